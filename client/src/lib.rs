@@ -1,0 +1,1 @@
+//! The companion client crate used in sd-app (being built: issue 6).

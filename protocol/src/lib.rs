@@ -1,0 +1,24 @@
+//! The contract between the SecureDrop client in `sd-app` and the device side in
+//! `sd-devices` / `sd-printers`, as specified in `shared/spec/protocol.md`.
+//!
+//! This crate owns the *words* of the protocol and nothing else: no I/O.
+//!
+//! - [`Status`]: every status word, with its exact string, and
+//!   [`Status::from_untrusted_stderr`], the one rule for reading a status back.
+//! - [`Command`] and [`Metadata`]: the `metadata.json` schema, parsed from untrusted
+//!   bytes into a command; the passphrase exists only inside [`Command::Disk`].
+//! - [`Passphrase`]: a secret that redacts itself and is zeroed on drop.
+//! - [`layout`]: the names inside an `.sd-export` archive.
+//!
+//! Both the device side and the client depend on this crate, so the two cannot
+//! drift apart.
+#![forbid(unsafe_code)]
+
+pub mod layout;
+mod metadata;
+mod passphrase;
+mod status;
+
+pub use metadata::{Command, Metadata, MetadataError, MAX_METADATA_BYTES};
+pub use passphrase::Passphrase;
+pub use status::{Status, MAX_STATUS_OUTPUT_BYTES};

@@ -1,0 +1,1 @@
+//! dom0 provisioning (being built: issue 7).
