@@ -1,1 +1,45 @@
-fn main() {}
+//! `sdw-devices` (also `send-to-usb`): one status word, exit 0, always.
+#![deny(unsafe_code)]
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use sdw_devices::cli::{self, Channel, Invocation};
+use sdw_protocol::Status;
+
+fn main() {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        // Registration only fails for forbidden signals, which these are not.
+        let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
+    }
+    let invocation = Invocation::parse(&args);
+    let channel = invocation
+        .as_ref()
+        .map_or(Channel::Stderr, Invocation::channel);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        invocation
+            .and_then(|invocation| cli::run(&invocation, &interrupted))
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "failed");
+                Some(error.status())
+            })
+    }));
+    let status = outcome.unwrap_or(Some(Status::ErrorGeneric));
+    if let Some(status) = status {
+        tracing::info!(%status, "done");
+        let line = format!("{status}\n");
+        let _ = match channel {
+            Channel::Stderr => std::io::stderr().write_all(line.as_bytes()),
+            Channel::Stdout => std::io::stdout().write_all(line.as_bytes()),
+        };
+    }
+    std::process::exit(0);
+}

@@ -1,0 +1,543 @@
+//! Writes the files of `export_data/` into a folder that is already mounted,
+//! as one all-or-nothing export.
+//!
+//! Everything goes under a hidden staging folder (`.sd-export-….partial`) next to
+//! where the export will live. Each file is streamed once from the archive,
+//! hashed while written, made readable by everyone (`ugo+r`) and fsynced; then
+//! the folders are fsynced, every file is read back from the device (its pages
+//! dropped from the cache first) and compared with what was written, and only
+//! then is the staging folder renamed to `sd-export-YYYYMMDD-HHMMSS`. Any failure
+//! on the way (a bad member late in the archive, a full disk, an I/O error, an
+//! interrupt) removes the staging folder, so the volume holds either the whole
+//! export or none of it. The disk service and `export --to DIR` share this code.
+//!
+//! Effects: creates, writes, renames and removes under the target folder only.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
+use nix::sys::statvfs::statvfs;
+use sdw_protocol::layout::{EXPORT_DATA_DIR, EXPORT_FOLDER_PREFIX};
+
+use crate::archive::{Archive, ArchiveError, ExportMember, ExportPlan};
+
+const COPY_BUFFER_BYTES: usize = 1024 * 1024;
+/// Space kept free beyond the data itself: folders, metadata, rounding.
+const SPACE_MARGIN_BYTES: u64 = 1024 * 1024;
+
+/// Why an export into a folder failed. Every variant leaves no export behind.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the export target {0:?} is not a folder")]
+    NotAFolder(PathBuf),
+    #[error("not enough free space: the export needs {needed} bytes, the volume has {available}")]
+    NotEnoughSpace { needed: u64, available: u64 },
+    #[error("could not check free space on {path:?}: {source}")]
+    Statvfs { path: PathBuf, source: nix::Error },
+    #[error("could not write {path:?}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("read-back of {0:?} does not match what was written")]
+    VerifyMismatch(PathBuf),
+    #[error("interrupted by a signal")]
+    Interrupted,
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+}
+
+/// Receives write progress: bytes written so far out of the total.
+pub trait Progress {
+    fn advanced(&mut self, done: u64, total: u64);
+}
+
+/// Logs progress at every tenth of the way.
+#[derive(Default)]
+pub struct LogProgress {
+    last_tenth: u64,
+}
+
+impl Progress for LogProgress {
+    fn advanced(&mut self, done: u64, total: u64) {
+        let tenth = (done.saturating_mul(10)).checked_div(total).unwrap_or(10);
+        if tenth > self.last_tenth {
+            self.last_tenth = tenth;
+            tracing::info!(done, total, "export progress {}%", tenth * 10);
+        }
+    }
+}
+
+/// A finished export.
+#[derive(Debug)]
+pub struct Written {
+    pub folder: PathBuf,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Writes the planned members of `archive` into a new export folder under
+/// `target`, named for `timestamp` (`YYYYMMDD-HHMMSS`).
+pub fn write_export(
+    archive: &Archive,
+    plan: &ExportPlan,
+    target: &Path,
+    timestamp: &str,
+    progress: &mut dyn Progress,
+    interrupted: &AtomicBool,
+) -> Result<Written, WriteError> {
+    if !target.is_dir() {
+        return Err(WriteError::NotAFolder(target.to_owned()));
+    }
+    check_free_space(target, plan)?;
+    let staging = Staging::create(target, timestamp)?;
+    let export_data = staging.path.join(EXPORT_DATA_DIR);
+    make_dir(&export_data)?;
+
+    let mut written: Vec<(PathBuf, blake3::Hash)> = Vec::with_capacity(plan.file_count());
+    let mut folders = vec![staging.path.clone(), export_data.clone()];
+    let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
+    let mut done = 0u64;
+    archive.for_each_export_member(plan, |member| -> Result<(), WriteError> {
+        match member {
+            ExportMember::Dir(relative) => {
+                let dir = export_data.join(relative);
+                make_dir_all(&dir, &export_data, &mut folders)?;
+            }
+            ExportMember::File {
+                path: relative,
+                data,
+                ..
+            } => {
+                let path = export_data.join(relative);
+                if let Some(parent) = path.parent() {
+                    make_dir_all(parent, &export_data, &mut folders)?;
+                }
+                let hash = copy_file(data, &path, &mut buffer, interrupted, &mut |n| {
+                    done += n;
+                    progress.advanced(done, plan.total_bytes);
+                })?;
+                written.push((path, hash));
+            }
+        }
+        Ok(())
+    })?;
+
+    for folder in folders.iter().rev() {
+        sync_dir(folder)?;
+    }
+    for (path, hash) in &written {
+        verify_file(path, hash, &mut buffer)?;
+    }
+    tracing::info!(
+        files = written.len(),
+        bytes = done,
+        "every file read back from the device and verified"
+    );
+    let folder = staging.publish(target, timestamp)?;
+    Ok(Written {
+        folder,
+        files: written.len(),
+        bytes: done,
+    })
+}
+
+fn check_free_space(target: &Path, plan: &ExportPlan) -> Result<(), WriteError> {
+    let stats = statvfs(target).map_err(|source| WriteError::Statvfs {
+        path: target.to_owned(),
+        source,
+    })?;
+    let block = stats.fragment_size().max(512);
+    let available = stats.blocks_available().saturating_mul(block);
+    // Each file wastes up to one block; each folder takes at least one.
+    let rounding = (plan.members.len() as u64 + 2).saturating_mul(block);
+    let needed = plan
+        .total_bytes
+        .saturating_add(rounding)
+        .saturating_add(SPACE_MARGIN_BYTES);
+    if needed > available {
+        tracing::warn!(needed, available, "refusing export: not enough free space");
+        return Err(WriteError::NotEnoughSpace { needed, available });
+    }
+    Ok(())
+}
+
+/// The hidden folder an export is written into; removed on drop unless published.
+struct Staging {
+    path: PathBuf,
+    published: bool,
+}
+
+impl Staging {
+    fn create(target: &Path, timestamp: &str) -> Result<Staging, WriteError> {
+        for attempt in 0u32..100 {
+            let path = target.join(format!(
+                ".{EXPORT_FOLDER_PREFIX}{timestamp}.{}.{attempt}.partial",
+                std::process::id()
+            ));
+            match fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => {
+                    return Ok(Staging {
+                        path,
+                        published: false,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(source) => return Err(WriteError::Io { path, source }),
+            }
+        }
+        Err(WriteError::Io {
+            path: target.to_owned(),
+            source: io::ErrorKind::AlreadyExists.into(),
+        })
+    }
+
+    /// Renames the staging folder to its final name, never replacing anything.
+    fn publish(mut self, target: &Path, timestamp: &str) -> Result<PathBuf, WriteError> {
+        set_mode(&self.path, 0o755)?;
+        let base = format!("{EXPORT_FOLDER_PREFIX}{timestamp}");
+        for attempt in 0u32..100 {
+            let name = if attempt == 0 {
+                base.clone()
+            } else {
+                format!("{base}-{attempt}")
+            };
+            let folder = target.join(name);
+            if folder.symlink_metadata().is_ok() {
+                continue;
+            }
+            fs::rename(&self.path, &folder).map_err(|source| WriteError::Io {
+                path: folder.clone(),
+                source,
+            })?;
+            self.published = true;
+            sync_dir(target)?;
+            tracing::info!(folder = ?folder, "export published");
+            return Ok(folder);
+        }
+        Err(WriteError::Io {
+            path: target.join(base),
+            source: io::ErrorKind::AlreadyExists.into(),
+        })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.published {
+            return;
+        }
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => tracing::info!(staging = ?self.path, "removed the unfinished export"),
+            Err(e) => {
+                tracing::error!(staging = ?self.path, error = %e, "could not remove the unfinished export")
+            }
+        }
+    }
+}
+
+fn copy_file(
+    data: &mut dyn Read,
+    path: &Path,
+    buffer: &mut [u8],
+    interrupted: &AtomicBool,
+    advanced: &mut dyn FnMut(u64),
+) -> Result<blake3::Hash, WriteError> {
+    let io_err = |source| WriteError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(io_err)?;
+    set_mode_of(&file, path)?;
+    let mut hasher = blake3::Hasher::new();
+    loop {
+        if interrupted.load(Ordering::Relaxed) {
+            return Err(WriteError::Interrupted);
+        }
+        let n = match data.read(buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ArchiveError::Corrupt(e.to_string()).into()),
+        };
+        let chunk = buffer.get(..n).unwrap_or_default();
+        file.write_all(chunk).map_err(io_err)?;
+        hasher.update(chunk);
+        advanced(n as u64);
+    }
+    file.sync_all().map_err(io_err)?;
+    Ok(hasher.finalize())
+}
+
+fn verify_file(path: &Path, expected: &blake3::Hash, buffer: &mut [u8]) -> Result<(), WriteError> {
+    let io_err = |source| WriteError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    // The pages are clean after fsync: dropping them makes the read hit the device.
+    if let Err(e) = posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED) {
+        tracing::debug!(error = %e, "posix_fadvise(DONTNEED) failed; reading back through the cache");
+    }
+    let mut hasher = blake3::Hasher::new();
+    loop {
+        match file.read(buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(buffer.get(..n).unwrap_or_default());
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(WriteError::Io {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+    if hasher.finalize() != *expected {
+        return Err(WriteError::VerifyMismatch(path.to_owned()));
+    }
+    Ok(())
+}
+
+fn make_dir(path: &Path) -> Result<(), WriteError> {
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(path)
+        .map_err(|source| WriteError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    set_mode(path, 0o755)
+}
+
+/// Creates `path` and its missing ancestors up to `root`, remembering each new
+/// folder so that it can be fsynced.
+fn make_dir_all(path: &Path, root: &Path, created: &mut Vec<PathBuf>) -> Result<(), WriteError> {
+    if path == root || path.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        make_dir_all(parent, root, created)?;
+    }
+    make_dir(path)?;
+    created.push(path.to_owned());
+    Ok(())
+}
+
+fn sync_dir(path: &Path) -> Result<(), WriteError> {
+    let io_err = |source| WriteError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    File::open(path)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io_err)
+}
+
+/// Sets permissions regardless of the umask. Filesystems without Unix modes
+/// (FAT, exFAT) refuse or ignore this; their files are readable by all anyway.
+fn set_mode(path: &Path, mode: u32) -> Result<(), WriteError> {
+    match fs::set_permissions(path, fs::Permissions::from_mode(mode)) {
+        Err(e) if e.kind() != io::ErrorKind::PermissionDenied => Err(WriteError::Io {
+            path: path.to_owned(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn set_mode_of(file: &File, path: &Path) -> Result<(), WriteError> {
+    match file.set_permissions(fs::Permissions::from_mode(0o644)) {
+        Err(e) if e.kind() != io::ErrorKind::PermissionDenied => Err(WriteError::Io {
+            path: path.to_owned(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+    use crate::testkit::ArchiveBuilder;
+
+    static RUNNING: AtomicBool = AtomicBool::new(false);
+
+    fn archive(bytes: &[u8]) -> (tempfile::NamedTempFile, Archive) {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(bytes).unwrap();
+        let archive = Archive::open(file.path()).unwrap();
+        (file, archive)
+    }
+
+    fn listing(root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_owned()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+                if path.is_dir() {
+                    stack.push(path);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn writes_a_readable_export_folder() {
+        let (_f, archive) = archive(
+            &ArchiveBuilder::with_metadata(r#"{"device":"disk"}"#)
+                .dir("export_data/src")
+                .file("export_data/src/a.txt", b"alpha")
+                .file("export_data/b.txt", b"beta")
+                .gzip(),
+        );
+        let plan = archive.inspect().unwrap().plan;
+        let target = tempfile::tempdir().unwrap();
+        let written = write_export(
+            &archive,
+            &plan,
+            target.path(),
+            "20261126-101112",
+            &mut LogProgress::default(),
+            &RUNNING,
+        )
+        .unwrap();
+        assert_eq!(
+            written.folder,
+            target.path().join("sd-export-20261126-101112")
+        );
+        assert_eq!((written.files, written.bytes), (2, 9));
+        assert_eq!(
+            listing(target.path()),
+            [
+                "sd-export-20261126-101112",
+                "sd-export-20261126-101112/export_data",
+                "sd-export-20261126-101112/export_data/b.txt",
+                "sd-export-20261126-101112/export_data/src",
+                "sd-export-20261126-101112/export_data/src/a.txt",
+            ]
+        );
+        let a = written.folder.join("export_data/src/a.txt");
+        assert_eq!(fs::read(&a).unwrap(), b"alpha");
+        assert_eq!(
+            fs::metadata(&a).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        assert_eq!(
+            fs::metadata(&written.folder).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+    }
+
+    #[test]
+    fn a_second_export_in_the_same_second_gets_its_own_folder() {
+        let (_f, archive) = archive(
+            &ArchiveBuilder::with_metadata(r#"{"device":"disk"}"#)
+                .file("export_data/a", b"1")
+                .gzip(),
+        );
+        let plan = archive.inspect().unwrap().plan;
+        let target = tempfile::tempdir().unwrap();
+        let first = write_export(
+            &archive,
+            &plan,
+            target.path(),
+            "20260101-000000",
+            &mut LogProgress::default(),
+            &RUNNING,
+        )
+        .unwrap();
+        let second = write_export(
+            &archive,
+            &plan,
+            target.path(),
+            "20260101-000000",
+            &mut LogProgress::default(),
+            &RUNNING,
+        )
+        .unwrap();
+        assert_ne!(first.folder, second.folder);
+        assert!(second.folder.ends_with("sd-export-20260101-000000-1"));
+    }
+
+    #[test]
+    fn refuses_early_when_the_volume_is_too_small() {
+        let (_f, archive) = archive(
+            &ArchiveBuilder::with_metadata(r#"{"device":"disk"}"#)
+                .file("export_data/a", b"1")
+                .gzip(),
+        );
+        let mut plan = archive.inspect().unwrap().plan;
+        plan.total_bytes = u64::MAX / 2;
+        let target = tempfile::tempdir().unwrap();
+        let err = write_export(
+            &archive,
+            &plan,
+            target.path(),
+            "x",
+            &mut LogProgress::default(),
+            &RUNNING,
+        )
+        .unwrap_err();
+        assert!(matches!(err, WriteError::NotEnoughSpace { .. }), "{err:?}");
+        assert!(listing(target.path()).is_empty());
+    }
+
+    #[test]
+    fn an_interrupt_leaves_nothing_behind() {
+        let (_f, archive) = archive(
+            &ArchiveBuilder::with_metadata(r#"{"device":"disk"}"#)
+                .file("export_data/a", b"1")
+                .gzip(),
+        );
+        let plan = archive.inspect().unwrap().plan;
+        let target = tempfile::tempdir().unwrap();
+        let err = write_export(
+            &archive,
+            &plan,
+            target.path(),
+            "x",
+            &mut LogProgress::default(),
+            &AtomicBool::new(true),
+        )
+        .unwrap_err();
+        assert!(matches!(err, WriteError::Interrupted), "{err:?}");
+        assert!(listing(target.path()).is_empty());
+    }
+
+    #[test]
+    fn reports_progress_up_to_the_total() {
+        struct Record(Vec<(u64, u64)>);
+        impl Progress for Record {
+            fn advanced(&mut self, done: u64, total: u64) {
+                self.0.push((done, total));
+            }
+        }
+        let big = vec![5u8; 3 * COPY_BUFFER_BYTES + 17];
+        let (_f, archive) = archive(
+            &ArchiveBuilder::with_metadata(r#"{"device":"disk"}"#)
+                .file("export_data/big", &big)
+                .gzip(),
+        );
+        let plan = archive.inspect().unwrap().plan;
+        let target = tempfile::tempdir().unwrap();
+        let mut record = Record(Vec::new());
+        write_export(&archive, &plan, target.path(), "x", &mut record, &RUNNING).unwrap();
+        assert_eq!(record.0.last(), Some(&(big.len() as u64, big.len() as u64)));
+        assert!(record.0.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+}
