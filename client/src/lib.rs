@@ -1,1 +1,26 @@
-//! The companion client crate used in sd-app (being built: issue 6).
+//! The sd-app side of SecureDrop Workstation export and print.
+//!
+//! - [`archive`]: builds one `.sd-export` archive in a private temporary directory.
+//! - [`names`]: safe, unique names inside the archive.
+//! - [`transport`]: hands the archive to the device qube and reads the status
+//!   back (`qubes.OpenInVM`, the dedicated `securedrop.Export` service, or a
+//!   local device binary for tests and demos).
+//! - [`flow`]: the export and print state machines, typed so that only the
+//!   transitions of the protocol can be written.
+//! - [`Client`]: one transport, the targets, one operation at a time.
+//! - [`messages`]: what to tell the user for every status word.
+//! - [`Error`] and its one mapping to a status word.
+#![forbid(unsafe_code)]
+
+pub mod archive;
+pub mod cancel;
+mod client;
+mod error;
+pub mod flow;
+pub mod messages;
+pub mod names;
+pub mod transport;
+
+pub use cancel::CancelToken;
+pub use client::{Client, ClientConfig, Reply};
+pub use error::Error;

@@ -1,0 +1,176 @@
+//! The command line: subcommands and the global options, parsed by clap. Turns
+//! the options into a transport and a client configuration; nothing here runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use sdw_client::transport::{ExportService, Local, OpenInVm, Transport, DEFAULT_QREXEC_CLIENT};
+use sdw_client::ClientConfig;
+
+/// Export files to an encrypted USB drive, or print them, through the
+/// SecureDrop Workstation device qubes.
+///
+/// Exit codes: 0 success; 1 the device side failed; 2 usage error (or an
+/// unreadable passphrase file); 3 no usable
+/// drive or printer (plug in exactly one); 4 passphrase refused or missing;
+/// 5 files missing or not printable; 6 files written but the drive not cleanly
+/// locked; 7 the device qube refused the archive; 8 the device qube could not
+/// be reached or gave no valid answer; 130 cancelled.
+#[derive(Debug, Parser)]
+#[command(name = "sdw-export", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Operation,
+
+    /// The qube to call [default: sd-devices for drives, sd-printers for printing].
+    #[arg(long, global = true, value_name = "QUBE")]
+    pub target: Option<String>,
+
+    /// Put the files under export_data/SOURCE-NAME/ in the archive.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub source_name: Option<String>,
+
+    /// Print one JSON object on stdout: {"status": "<STATUS WORD>", ...}.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// The qrexec client to run.
+    #[arg(long, global = true, env = "SDW_QREXEC", value_name = "PROGRAM", default_value = DEFAULT_QREXEC_CLIENT)]
+    pub qrexec: PathBuf,
+
+    /// Use the dedicated securedrop.Export qrexec service instead of qubes.OpenInVM.
+    #[arg(long, global = true, conflicts_with = "local")]
+    pub service: bool,
+
+    /// Run this device-side binary locally on the archive instead of calling a qube.
+    #[arg(long, global = true, value_name = "DEVICE-BINARY")]
+    pub local: Option<PathBuf>,
+
+    /// With --local: export into this folder (`DEVICE-BINARY export ARCHIVE --to DIR`).
+    #[arg(long, global = true, value_name = "DIR", requires = "local")]
+    pub to: Option<PathBuf>,
+
+    /// Give up on the device qube after this many seconds
+    /// [default: 180 for checks, 14400 for exports and printing].
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+
+    /// Log more to stderr (-v: progress, -vv: everything, untrusted output truncated).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Operation {
+    /// Check for an export drive (usb-test).
+    Preflight,
+    /// Export files to the encrypted drive (checks the drive first).
+    Disk {
+        /// Read the drive's passphrase from this file (`-` for stdin); without
+        /// it, it is asked for on the terminal when the drive is locked.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// The files to export.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Check for a supported printer (printer-preflight).
+    PrintPreflight,
+    /// Print files (checks the printer first).
+    Print {
+        /// The files to print.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print a test page (checks the printer first).
+    PrintTest,
+}
+
+impl Operation {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Preflight => "preflight",
+            Operation::Disk { .. } => "disk",
+            Operation::PrintPreflight => "print-preflight",
+            Operation::Print { .. } => "print",
+            Operation::PrintTest => "print-test",
+        }
+    }
+}
+
+impl Cli {
+    pub fn transport(&self) -> Box<dyn Transport> {
+        match (&self.local, &self.to) {
+            (Some(binary), Some(dir)) => Box::new(Local::new(binary).exporting_to(dir)),
+            (Some(binary), None) => Box::new(Local::new(binary)),
+            (None, _) if self.service => Box::new(ExportService::new(&self.qrexec)),
+            (None, _) => Box::new(OpenInVm::new(&self.qrexec)),
+        }
+    }
+
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig {
+            source_name: self.source_name.clone(),
+            ..ClientConfig::default()
+        };
+        if let Some(target) = &self.target {
+            config.export_target.clone_from(target);
+            config.print_target.clone_from(target);
+        }
+        if let Some(seconds) = self.timeout {
+            let timeout = Some(Duration::from_secs(seconds));
+            config.probe_timeout = timeout;
+            config.transfer_timeout = timeout;
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_subcommand() {
+        for args in [
+            &["sdw-export", "--json", "--target", "sd-x", "preflight"][..],
+            &["sdw-export", "preflight", "--json", "--target", "sd-x"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"));
+            assert!(cli.json);
+            assert_eq!(cli.client_config().export_target, "sd-x");
+        }
+    }
+
+    #[test]
+    fn disk_needs_files_and_takes_a_passphrase_file() {
+        assert!(Cli::try_parse_from(["sdw-export", "disk"]).is_err());
+        let cli = Cli::try_parse_from(["sdw-export", "disk", "--passphrase-file", "p", "a", "b"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            Operation::Disk {
+                passphrase_file,
+                files,
+            } => {
+                assert_eq!(passphrase_file, Some(PathBuf::from("p")));
+                assert_eq!(files, [PathBuf::from("a"), PathBuf::from("b")]);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn to_needs_local() {
+        assert!(Cli::try_parse_from(["sdw-export", "--to", "/tmp", "preflight"]).is_err());
+        assert!(
+            Cli::try_parse_from(["sdw-export", "--local", "x", "--service", "preflight"]).is_err()
+        );
+    }
+}

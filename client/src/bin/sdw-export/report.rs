@@ -1,0 +1,222 @@
+//! What `sdw-export` says when it is done: one human message on stdout (details
+//! and skipped files on stderr), or one JSON object on stdout; and the exit
+//! code, one per kind of outcome so that scripts can act on it.
+
+use std::path::Path;
+
+use sdw_client::archive::SkippedFile;
+use sdw_client::flow::{Done, Failed};
+use sdw_client::messages;
+use sdw_protocol::Status;
+
+/// Exit codes (documented in `docs/client.md` and `--help`).
+pub mod code {
+    pub const SUCCESS: u8 = 0;
+    pub const DEVICE_FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const NO_USABLE_DEVICE: u8 = 3;
+    pub const PASSPHRASE: u8 = 4;
+    pub const FILES: u8 = 5;
+    pub const WRITTEN_NOT_LOCKED: u8 = 6;
+    pub const ARCHIVE_REFUSED: u8 = 7;
+    pub const UNREACHABLE: u8 = 8;
+    pub const CANCELLED: u8 = 130;
+}
+
+/// The exit code for a final status.
+pub fn exit_code(status: Status) -> u8 {
+    match status {
+        Status::SuccessExport
+        | Status::DeviceLocked
+        | Status::DeviceWritable
+        | Status::PrinterPreflightSuccess
+        | Status::PrinterTestSuccess
+        | Status::PrinterSuccess => code::SUCCESS,
+        Status::NoDeviceDetected
+        | Status::MultiDeviceDetected
+        | Status::InvalidDeviceDetected
+        | Status::UnknownDeviceDetected
+        | Status::ErrorPrinterNotFound
+        | Status::ErrorPrinterNotSupported
+        | Status::ErrorMultiplePrintersFound => code::NO_USABLE_DEVICE,
+        Status::ErrorUnlockLuks | Status::ErrorUnlockGeneric => code::PASSPHRASE,
+        Status::ErrorMissingFiles
+        | Status::ErrorUnprintableType
+        | Status::ErrorMimetypeUnsupported
+        | Status::ErrorMimetypeDiscovery => code::FILES,
+        Status::ErrorUnmountVolumeBusy | Status::ErrorExportCleanup => code::WRITTEN_NOT_LOCKED,
+        Status::ErrorFileNotFound
+        | Status::ErrorExtraction
+        | Status::ErrorMetadataParsing
+        | Status::ErrorArchiveMetadata => code::ARCHIVE_REFUSED,
+        Status::CalledProcessError | Status::UnexpectedReturnStatus => code::UNREACHABLE,
+        Status::ErrorUsbConfiguration
+        | Status::ErrorLogging
+        | Status::ErrorGeneric
+        | Status::DeviceError
+        | Status::ErrorMount
+        | Status::ErrorExport
+        | Status::ErrorPrinterDriverUnavailable
+        | Status::ErrorPrinterInstall
+        | Status::ErrorPrinterUri
+        | Status::ErrorPrint => code::DEVICE_FAILED,
+    }
+}
+
+/// Why the client stopped before the device could finish.
+#[derive(Debug)]
+pub enum Stop {
+    /// The device answered; its status is final.
+    Answered,
+    /// The user cancelled (Ctrl-C).
+    Cancelled,
+    /// The drive is locked and no passphrase can be had (no file, no terminal).
+    PassphraseMissing,
+    /// The passphrase file could not be read.
+    PassphraseUnreadable(String),
+}
+
+/// The outcome of one `sdw-export` run.
+#[derive(Debug)]
+pub struct Report {
+    pub operation: &'static str,
+    pub status: Status,
+    pub preflight: Option<Status>,
+    pub skipped: Vec<SkippedFile>,
+    pub detail: Option<String>,
+    pub stop: Stop,
+}
+
+impl Report {
+    pub fn new(operation: &'static str, status: Status) -> Self {
+        Report {
+            operation,
+            status,
+            preflight: None,
+            skipped: Vec::new(),
+            detail: None,
+            stop: Stop::Answered,
+        }
+    }
+
+    pub fn done(operation: &'static str, done: &Done) -> Self {
+        Report {
+            skipped: done.skipped().to_vec(),
+            ..Report::new(operation, done.status())
+        }
+    }
+
+    pub fn failed(operation: &'static str, failed: &Failed) -> Self {
+        Report {
+            skipped: failed.skipped().to_vec(),
+            detail: failed.error().map(|e| e.to_string()),
+            ..Report::new(operation, failed.status())
+        }
+    }
+
+    /// Cancelled: the device call was killed, so the closest word is
+    /// `CALLED_PROCESS_ERROR`; `"cancelled": true` and exit 130 tell it apart.
+    pub fn cancelled(operation: &'static str) -> Self {
+        Report {
+            stop: Stop::Cancelled,
+            ..Report::new(operation, Status::CalledProcessError)
+        }
+    }
+
+    pub fn with_preflight(mut self, preflight: Status) -> Self {
+        self.preflight = Some(preflight);
+        self
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self.stop {
+            Stop::Answered => exit_code(self.status),
+            Stop::Cancelled => code::CANCELLED,
+            Stop::PassphraseMissing => code::PASSPHRASE,
+            Stop::PassphraseUnreadable(_) => code::USAGE,
+        }
+    }
+
+    pub fn message(&self) -> &'static str {
+        match self.stop {
+            Stop::Answered => messages::for_status(self.status),
+            Stop::Cancelled => "Cancelled. Nothing more was sent to the device qube.",
+            Stop::PassphraseMissing => "The export drive is locked. Give its passphrase with --passphrase-file FILE, or run sdw-export on a terminal to be asked for it.",
+            Stop::PassphraseUnreadable(_) => "The passphrase file could not be read. Check the path given to --passphrase-file.",
+        }
+    }
+
+    fn detail(&self) -> Option<&str> {
+        match &self.stop {
+            Stop::PassphraseUnreadable(why) => Some(why),
+            _ => self.detail.as_deref(),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let skipped: Vec<serde_json::Value> = self
+            .skipped
+            .iter()
+            .map(|s| serde_json::json!({"path": shown(&s.path), "reason": s.reason.as_str()}))
+            .collect();
+        serde_json::json!({
+            "operation": self.operation,
+            "status": self.status.as_str(),
+            "message": self.message(),
+            "exit_code": self.exit_code(),
+            "preflight": self.preflight.map(Status::as_str),
+            "cancelled": matches!(self.stop, Stop::Cancelled),
+            "skipped_files": skipped,
+            "error": self.detail(),
+        })
+    }
+
+    /// Writes the report: JSON on stdout, or the message on stdout and the
+    /// rest on stderr.
+    pub fn print(&self, json: bool) {
+        if json {
+            println!("{}", self.to_json());
+            return;
+        }
+        for skipped in &self.skipped {
+            eprintln!(
+                "sdw-export: skipped {} ({})",
+                shown(&skipped.path),
+                skipped.reason
+            );
+        }
+        if let Some(detail) = self.detail() {
+            eprintln!("sdw-export: {detail}");
+        }
+        println!("{}", self.message());
+    }
+}
+
+fn shown(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_successes_exit_zero() {
+        for &status in Status::ALL {
+            let zero = exit_code(status) == code::SUCCESS;
+            assert_eq!(zero, status.is_success(), "{status}");
+        }
+    }
+
+    #[test]
+    fn json_always_carries_the_status_word() {
+        let report = Report::cancelled("disk");
+        let json = report.to_json();
+        assert_eq!(json["status"], "CALLED_PROCESS_ERROR");
+        assert_eq!(json["cancelled"], true);
+        assert_eq!(json["exit_code"], 130);
+        let json = Report::new("preflight", Status::NoDeviceDetected).to_json();
+        assert_eq!(json["status"], "NO_DEVICE_DETECTED");
+        assert_eq!(json["exit_code"], 3);
+    }
+}

@@ -1,0 +1,162 @@
+//! One `sdw-export` run: set up logging, the client and Ctrl-C, walk the export
+//! or print state machine for the chosen operation, and report.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use sdw_client::flow::{ExportAttempt, ExportPreflight, PrintAttempt, PrintPreflight};
+use sdw_client::{messages, Client};
+use sdw_protocol::Status;
+
+use crate::cli::{Cli, Operation};
+use crate::passphrase::PassphraseSource;
+use crate::progress::ArchiveBar;
+use crate::report::{Report, Stop};
+
+/// How many passphrases are asked for on a terminal before giving up.
+const PASSPHRASE_ATTEMPTS: u32 = 3;
+
+/// Runs the command line and returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    init_logging(cli.verbose);
+    let mut client = Client::new(cli.transport(), cli.client_config());
+    let cancel = client.cancel_token();
+    if let Err(e) = ctrlc::set_handler(move || cancel.cancel()) {
+        tracing::warn!(error = %e, "Ctrl-C will not cancel cleanly");
+    }
+    let chatty = !cli.json && std::io::stderr().is_terminal();
+    let operation = cli.command.name();
+    let report = match &cli.command {
+        Operation::Preflight => preflight(&mut client, chatty),
+        Operation::Disk {
+            passphrase_file,
+            files,
+        } => disk(
+            &mut client,
+            files,
+            &PassphraseSource::new(passphrase_file.clone()),
+            chatty,
+        ),
+        Operation::PrintPreflight => print(&mut client, PrintJob::PreflightOnly, chatty, operation),
+        Operation::Print { files } => print(&mut client, PrintJob::Files(files), chatty, operation),
+        Operation::PrintTest => print(&mut client, PrintJob::TestPage, chatty, operation),
+    };
+    report.print(cli.json);
+    report.exit_code()
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .init();
+}
+
+fn say(chatty: bool, what: &str) {
+    if chatty {
+        eprintln!("{what}");
+    }
+}
+
+fn preflight(client: &mut Client, chatty: bool) -> Report {
+    say(chatty, "Checking for an export drive...");
+    match client.export().preflight() {
+        ExportPreflight::Ready(ready) => Report::new("preflight", ready.state().preflight_status()),
+        ExportPreflight::Failed(failed) => Report::failed("preflight", failed.state()),
+        ExportPreflight::Cancelled(_) => Report::cancelled("preflight"),
+    }
+}
+
+fn disk(client: &mut Client, files: &[PathBuf], source: &PassphraseSource, chatty: bool) -> Report {
+    const OPERATION: &str = "disk";
+    say(chatty, "Checking for an export drive...");
+    let mut ready = match client.export().preflight() {
+        ExportPreflight::Ready(ready) => ready,
+        ExportPreflight::Failed(failed) => {
+            let report = Report::failed(OPERATION, failed.state());
+            let status = report.status;
+            return report.with_preflight(status);
+        }
+        ExportPreflight::Cancelled(_) => return Report::cancelled(OPERATION),
+    };
+    let preflight = ready.state().preflight_status();
+    let stopped = |stop: Stop| Report {
+        stop,
+        ..Report::new(OPERATION, Status::DeviceLocked).with_preflight(preflight)
+    };
+    for attempt in 1..=PASSPHRASE_ATTEMPTS {
+        let passphrase = if ready.state().needs_passphrase() {
+            match source.get() {
+                Ok(Some(passphrase)) => Some(passphrase),
+                Ok(None) => return stopped(Stop::PassphraseMissing),
+                Err(e) => return stopped(Stop::PassphraseUnreadable(e.to_string())),
+            }
+        } else {
+            None
+        };
+        say(chatty, "Exporting...");
+        let mut bar = ArchiveBar::on_stderr_terminal();
+        match ready.export(files, passphrase, &mut bar) {
+            ExportAttempt::Done(done) => {
+                return Report::done(OPERATION, done.state()).with_preflight(preflight)
+            }
+            ExportAttempt::RetryPassphrase(again, status) => {
+                if !source.can_retry() || attempt == PASSPHRASE_ATTEMPTS {
+                    return Report::new(OPERATION, status).with_preflight(preflight);
+                }
+                eprintln!("{}", messages::for_status(status));
+                ready = again;
+            }
+            ExportAttempt::Failed(failed) => {
+                return Report::failed(OPERATION, failed.state()).with_preflight(preflight)
+            }
+            ExportAttempt::Cancelled(_) => return Report::cancelled(OPERATION),
+        }
+    }
+    Report::new(OPERATION, Status::ErrorUnlockLuks).with_preflight(preflight)
+}
+
+/// What to do once the printer preflight succeeded.
+enum PrintJob<'a> {
+    PreflightOnly,
+    Files(&'a [PathBuf]),
+    TestPage,
+}
+
+/// `print-preflight`, `print FILE...` or `print-test`: all start with the
+/// printer preflight.
+fn print(client: &mut Client, job: PrintJob<'_>, chatty: bool, operation: &'static str) -> Report {
+    say(chatty, "Checking for a printer...");
+    let ready = match client.print().preflight() {
+        PrintPreflight::Ready(ready) => ready,
+        PrintPreflight::Failed(failed) => {
+            let report = Report::failed(operation, failed.state());
+            let status = report.status;
+            return report.with_preflight(status);
+        }
+        PrintPreflight::Cancelled(_) => return Report::cancelled(operation),
+    };
+    let attempt = match job {
+        PrintJob::PreflightOnly => return Report::new(operation, Status::PrinterPreflightSuccess),
+        PrintJob::Files(files) => {
+            say(chatty, "Printing...");
+            ready.print(files, &mut ArchiveBar::on_stderr_terminal())
+        }
+        PrintJob::TestPage => {
+            say(chatty, "Printing a test page...");
+            ready.print_test_page()
+        }
+    };
+    let report = match attempt {
+        PrintAttempt::Done(done) => Report::done(operation, done.state()),
+        PrintAttempt::Failed(failed) => Report::failed(operation, failed.state()),
+        PrintAttempt::Cancelled(_) => return Report::cancelled(operation),
+    };
+    report.with_preflight(Status::PrinterPreflightSuccess)
+}

@@ -1,0 +1,217 @@
+//! Runs one child process for a transport: spawns it in its own process group,
+//! optionally streams a file into its stdin, keeps only a bounded tail of its
+//! stdout and stderr (logging what it says, truncated), and waits for it while
+//! watching the cancel token and the deadline. On cancellation or timeout the
+//! whole process group is killed, so nothing the child started is left behind.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustix::process::{kill_process_group, Pid, Signal};
+use sdw_protocol::{Status, MAX_STATUS_OUTPUT_BYTES};
+
+use super::{Answer, TransportError};
+use crate::CancelToken;
+
+/// How often the child is polled while waiting.
+const POLL: Duration = Duration::from_millis(20);
+/// How long to wait for the output pipes to close once the child has exited.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// How much of one chunk of untrusted output is logged.
+const LOGGED_CHARS: usize = 200;
+
+/// Which output stream carries the status word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StatusStream {
+    Stderr,
+    Stdout,
+}
+
+/// One child to run.
+pub(super) struct ChildSpec {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    /// A file to stream into the child's stdin; stdin is `/dev/null` otherwise.
+    pub stdin_file: Option<PathBuf>,
+    pub status_stream: StatusStream,
+    pub timeout: Option<Duration>,
+}
+
+/// Runs the child and reads the status from its status stream.
+///
+/// A child that exits with a known status word is believed whatever its exit
+/// code; one that exits non-zero without one is a [`TransportError::Failed`];
+/// one that exits 0 with anything else gives [`Status::UnexpectedReturnStatus`].
+pub(super) fn run(spec: &ChildSpec, cancel: &CancelToken) -> Result<Answer, TransportError> {
+    let program = spec.program.to_string_lossy().into_owned();
+    let mut command = Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .stdin(if spec.stdin_file.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    tracing::debug!(program = %program, "starting device hand-over");
+    let mut child = command.spawn().map_err(|source| TransportError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+
+    if let (Some(stdin), Some(path)) = (child.stdin.take(), spec.stdin_file.clone()) {
+        feed_stdin(stdin, path);
+    }
+    let stdout = child.stdout.take().map(|pipe| collect_tail(pipe, "stdout"));
+    let stderr = child.stderr.take().map(|pipe| collect_tail(pipe, "stderr"));
+
+    let deadline = spec
+        .timeout
+        .map(|timeout| (Instant::now() + timeout, timeout));
+    let exit = loop {
+        match child.try_wait() {
+            Ok(Some(exit)) => break exit,
+            Ok(None) => {}
+            Err(source) => {
+                kill_group(&mut child);
+                return Err(TransportError::Wait { program, source });
+            }
+        }
+        if cancel.is_cancelled() {
+            tracing::info!(program = %program, "cancelled: killing the hand-over");
+            kill_group(&mut child);
+            return Ok(Answer::Cancelled);
+        }
+        if let Some((at, timeout)) = deadline {
+            if Instant::now() >= at {
+                tracing::warn!(program = %program, ?timeout, "timed out: killing the hand-over");
+                kill_group(&mut child);
+                return Err(TransportError::TimedOut { program, timeout });
+            }
+        }
+        cancel.wait_timeout(POLL);
+    };
+
+    let drained_before = Instant::now() + DRAIN_GRACE;
+    let mut all_drained = true;
+    for tail in [&stdout, &stderr].into_iter().flatten() {
+        all_drained &= tail.wait_until(drained_before);
+    }
+    if !all_drained {
+        tracing::warn!(program = %program, "output still open after exit: killing what is left");
+        kill_group(&mut child);
+    }
+    let status_tail = match spec.status_stream {
+        StatusStream::Stderr => stderr,
+        StatusStream::Stdout => stdout,
+    }
+    .map(|tail| tail.bytes())
+    .unwrap_or_default();
+    answer(&program, exit, &status_tail)
+}
+
+fn answer(program: &str, exit: ExitStatus, output: &[u8]) -> Result<Answer, TransportError> {
+    let status = Status::from_untrusted_stderr(output);
+    tracing::debug!(program, ?exit, %status, "device hand-over finished");
+    if exit.success() || status != Status::UnexpectedReturnStatus {
+        return Ok(Answer::Status(status));
+    }
+    match exit.code() {
+        Some(code) => Err(TransportError::Failed {
+            program: program.to_owned(),
+            code,
+        }),
+        None => Err(TransportError::Killed {
+            program: program.to_owned(),
+        }),
+    }
+}
+
+/// Kills the child's whole process group and reaps the child.
+fn kill_group(child: &mut Child) {
+    if let Err(e) = kill_process_group(Pid::from_child(child), Signal::KILL) {
+        tracing::debug!(error = %e, "process group already gone");
+    }
+    if let Err(e) = child.kill() {
+        tracing::debug!(error = %e, "child already gone");
+    }
+    if let Err(e) = child.wait() {
+        tracing::warn!(error = %e, "could not reap the child");
+    }
+}
+
+/// Streams the archive into the child's stdin on a detached thread; the pipe is
+/// closed when the file ends, and a child that dies early just ends the copy.
+fn feed_stdin(mut stdin: ChildStdin, path: PathBuf) {
+    std::thread::spawn(move || {
+        let copied = File::open(&path).and_then(|mut file| io::copy(&mut file, &mut stdin));
+        match copied {
+            Ok(bytes) => tracing::debug!(bytes, "archive written to stdin"),
+            Err(e) => tracing::warn!(error = %e, "could not write the archive to stdin"),
+        }
+    });
+}
+
+/// The last [`MAX_STATUS_OUTPUT_BYTES`] a pipe carried, and whether it is closed.
+struct Tail {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    closed: Receiver<()>,
+}
+
+impl Tail {
+    /// Waits for the pipe to close, until `deadline`. Returns whether it closed.
+    fn wait_until(&self, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        !matches!(
+            self.closed.recv_timeout(left),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        )
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.bytes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+fn collect_tail(mut pipe: impl Read + Send + 'static, label: &'static str) -> Tail {
+    let bytes = Arc::new(Mutex::new(Vec::with_capacity(MAX_STATUS_OUTPUT_BYTES)));
+    let (closed_tx, closed) = mpsc::channel();
+    let shared = Arc::clone(&bytes);
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let fresh = chunk.get(..n).unwrap_or_default();
+                    let shown: String = String::from_utf8_lossy(fresh)
+                        .chars()
+                        .take(LOGGED_CHARS)
+                        .collect();
+                    tracing::debug!(stream = label, output = ?shown, "device side said");
+                    let mut tail = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    tail.extend_from_slice(fresh);
+                    let excess = tail.len().saturating_sub(MAX_STATUS_OUTPUT_BYTES);
+                    tail.drain(..excess);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        // The receiver may be gone already; nothing to do then.
+        let _ = closed_tx.send(());
+    });
+    Tail { bytes, closed }
+}
