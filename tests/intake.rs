@@ -2,6 +2,8 @@
 //! hostile, ends in exactly one status word on stderr, nothing on stdout,
 //! exit 0, and nothing written outside the places it may write.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::ffi::OsStr;

@@ -1,7 +1,7 @@
 //! Running `sdw-devices` as a process in a sandbox: its own HOME, log folder,
 //! TMPDIR and working folder, so a test can check that nothing was written
 //! outside the places it names.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::ffi::OsStr;
 use std::fs;
