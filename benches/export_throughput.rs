@@ -1,0 +1,239 @@
+//! Benchmark (not a test): `sdw-devices export ARCHIVE --to DIR` against GNU
+//! `tar -xzf` on the same generated archive, on the same machine.
+//!
+//! Generates an archive of mixed small and large files (half compressible
+//! text, half incompressible bytes), then times each tool `ROUNDS` times into
+//! fresh folders on the same filesystem, and samples the peak RSS of our
+//! process (VmHWM) at two archive sizes to show that memory stays flat.
+//!
+//! Run: `cargo bench --bench export_throughput` (SDW_BENCH_MIB=1024 by default,
+//! SDW_BENCH_DIR to choose the filesystem, default `target/bench`).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ROUNDS: usize = 3;
+
+fn main() {
+    let mib: u64 = std::env::var("SDW_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let base = std::env::var_os("SDW_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/bench"));
+    fs::create_dir_all(&base).unwrap_or_else(|e| panic!("creating {base:?}: {e}"));
+    let sizes = [mib / 8, mib];
+    println!("# export throughput: sdw-devices export --to vs tar -xzf (same archive, same filesystem {base:?})");
+    for &size in &sizes {
+        let archive = base.join(format!("bench-{size}MiB.sd-export"));
+        let (files, bytes) = generate(&archive, size * 1024 * 1024);
+        let archive_size = fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "\narchive: {files} files, {:.1} MiB of data, {:.1} MiB compressed",
+            mib_of(bytes),
+            mib_of(archive_size)
+        );
+        let ours = best_of(&base, |dir| {
+            run_measured(
+                Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
+                    .arg("export")
+                    .arg(&archive)
+                    .arg("--to")
+                    .arg(dir)
+                    .env("SDW_LOG_DIR", base.join("logs")),
+            )
+        });
+        let tar = best_of(&base, |dir| {
+            run_measured(
+                Command::new("tar")
+                    .arg("-xzf")
+                    .arg(&archive)
+                    .arg("-C")
+                    .arg(dir),
+            )
+        });
+        let tar_sync = best_of(&base, |dir| {
+            let m = run_measured(
+                Command::new("tar")
+                    .arg("-xzf")
+                    .arg(&archive)
+                    .arg("-C")
+                    .arg(dir),
+            );
+            let start = Instant::now();
+            let _ = Command::new("sync").arg("-f").arg(dir).status();
+            Measured {
+                elapsed: m.elapsed + start.elapsed(),
+                peak_rss_kib: m.peak_rss_kib,
+            }
+        });
+        report(
+            "sdw-devices export --to (fsync + read-back verify)",
+            bytes,
+            &ours,
+        );
+        report("tar -xzf", bytes, &tar);
+        report("tar -xzf; sync -f", bytes, &tar_sync);
+        println!(
+            "ratio: sdw-devices / tar -xzf = {:.2}x time; / (tar -xzf; sync) = {:.2}x time",
+            ours.elapsed.as_secs_f64() / tar.elapsed.as_secs_f64(),
+            ours.elapsed.as_secs_f64() / tar_sync.elapsed.as_secs_f64()
+        );
+        let _ = fs::remove_file(&archive);
+    }
+    let _ = fs::remove_dir_all(base.join("logs"));
+}
+
+struct Measured {
+    elapsed: Duration,
+    peak_rss_kib: u64,
+}
+
+fn report(name: &str, bytes: u64, m: &Measured) {
+    println!(
+        "{name:<52} {:>7.2} s {:>8.1} MiB/s   peak RSS {:>7} KiB",
+        m.elapsed.as_secs_f64(),
+        mib_of(bytes) / m.elapsed.as_secs_f64(),
+        m.peak_rss_kib
+    );
+}
+
+/// The fastest of `ROUNDS` runs, each into a fresh folder removed afterwards.
+fn best_of(base: &Path, mut run: impl FnMut(&Path) -> Measured) -> Measured {
+    let mut best: Option<Measured> = None;
+    for round in 0..ROUNDS {
+        let dir = base.join(format!("out-{round}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}"));
+        let _ = Command::new("sync").status();
+        let m = run(&dir);
+        let _ = fs::remove_dir_all(&dir);
+        best = Some(match best {
+            Some(b) if b.elapsed <= m.elapsed => Measured {
+                peak_rss_kib: b.peak_rss_kib.max(m.peak_rss_kib),
+                ..b
+            },
+            Some(b) => Measured {
+                peak_rss_kib: b.peak_rss_kib.max(m.peak_rss_kib),
+                ..m
+            },
+            None => m,
+        });
+    }
+    best.unwrap_or(Measured {
+        elapsed: Duration::ZERO,
+        peak_rss_kib: 0,
+    })
+}
+
+/// Runs a command to completion, sampling its peak RSS (VmHWM) every 5 ms.
+fn run_measured(command: &mut Command) -> Measured {
+    let start = Instant::now();
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(text) = fs::read_to_string(&status_path) {
+            if let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            {
+                peak = kib;
+            }
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = start.elapsed();
+    let output = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && !stderr.contains("ERROR"),
+        "run failed: {stderr}"
+    );
+    Measured {
+        elapsed,
+        peak_rss_kib: peak,
+    }
+}
+
+/// Writes a gzip archive of about `target_bytes` of data in mixed file sizes.
+fn generate(path: &Path, target_bytes: u64) -> (usize, u64) {
+    let file = fs::File::create(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let gz = flate2::write::GzEncoder::new(
+        std::io::BufWriter::new(file),
+        flate2::Compression::default(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    let mut header = tar::Header::new_gnu();
+    let metadata = br#"{"device":"disk","encryption_key":"bench"}"#;
+    header.set_size(metadata.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "metadata.json", &metadata[..])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let (mut files, mut bytes) = (0usize, 0u64);
+    // ~2,000 files per GiB: 95% between 1 KiB and 256 KiB, 5% between 1 and 20 MiB.
+    let mut data = Vec::new();
+    while bytes < target_bytes {
+        let size = if next() % 20 == 0 {
+            1_048_576 + next() % (19 * 1_048_576)
+        } else {
+            1024 + next() % (255 * 1024)
+        };
+        let size = size.min(target_bytes - bytes).max(1);
+        data.clear();
+        let compressible = files % 2 == 0;
+        while (data.len() as u64) < size {
+            if compressible {
+                data.extend_from_slice(
+                    b"The quick brown fox jumps over the lazy dog; source notes line. ",
+                );
+            } else {
+                data.extend_from_slice(&next().to_le_bytes());
+            }
+        }
+        data.truncate(size as usize);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let name = format!(
+            "export_data/source-{}/file-{files:05}.{}",
+            files % 7,
+            if compressible { "txt" } else { "bin" }
+        );
+        tar.append_data(&mut header, name, data.as_slice())
+            .unwrap_or_else(|e| panic!("{e}"));
+        files += 1;
+        bytes += size;
+    }
+    let gz = tar.into_inner().unwrap_or_else(|e| panic!("{e}"));
+    let mut out = gz.finish().unwrap_or_else(|e| panic!("{e}"));
+    out.flush().unwrap_or_else(|e| panic!("{e}"));
+    (files, bytes)
+}
+
+fn mib_of(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
