@@ -159,6 +159,34 @@ impl BuiltArchive {
     }
 }
 
+/// Checks, before any device is called, that at least one of `files` is a
+/// regular file; the same check [`build`] makes.
+pub fn precheck(files: &[PathBuf]) -> Result<Vec<SkippedFile>, ArchiveError> {
+    let (candidates, skipped) = classify(files);
+    if candidates.is_empty() {
+        return Err(ArchiveError::AllFilesMissing { skipped });
+    }
+    Ok(skipped)
+}
+
+/// Splits inputs into regular files (with their sizes) and skipped ones,
+/// without following symbolic links.
+fn classify(files: &[PathBuf]) -> (Vec<(&PathBuf, u64)>, Vec<SkippedFile>) {
+    let mut skipped = Vec::new();
+    let mut candidates = Vec::new();
+    for path in files {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_file() => candidates.push((path, meta.len())),
+            Ok(_) => skipped.push(skip(path, SkipReason::NotARegularFile)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                skipped.push(skip(path, SkipReason::Missing))
+            }
+            Err(_) => skipped.push(skip(path, SkipReason::Unreadable)),
+        }
+    }
+    (candidates, skipped)
+}
+
 /// Builds the archive for `request`.
 pub fn build(
     request: &ArchiveRequest<'_>,
@@ -166,22 +194,13 @@ pub fn build(
     cancel: &CancelToken,
 ) -> Result<BuiltArchive, ArchiveError> {
     let carries_files = matches!(request.command, Command::Disk { .. } | Command::Printer);
-    let mut skipped = Vec::new();
-    let mut candidates = Vec::new();
-    if carries_files {
-        for path in request.files {
-            match std::fs::symlink_metadata(path) {
-                Ok(meta) if meta.file_type().is_file() => candidates.push((path, meta.len())),
-                Ok(_) => skipped.push(skip(path, SkipReason::NotARegularFile)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    skipped.push(skip(path, SkipReason::Missing))
-                }
-                Err(_) => skipped.push(skip(path, SkipReason::Unreadable)),
-            }
-        }
-        if candidates.is_empty() {
-            return Err(ArchiveError::AllFilesMissing { skipped });
-        }
+    let (candidates, mut skipped) = if carries_files {
+        classify(request.files)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    if carries_files && candidates.is_empty() {
+        return Err(ArchiveError::AllFilesMissing { skipped });
     }
 
     let dir = private_temp_dir(request.temp_root)?;

@@ -1,12 +1,17 @@
 //! [`Local`]: runs a device-side binary directly on the archive, on this
 //! machine, so the whole path can be tested and demonstrated without Qubes.
-//! `sdw-devices ARCHIVE` (status: last stderr line), or, for a disk export into
-//! a folder, `sdw-devices export ARCHIVE --to DIR`.
+//! `sdw-devices ARCHIVE` (status: last stderr line), or, in folder mode, a disk
+//! export into a folder with `sdw-devices export ARCHIVE --to DIR`.
+//!
+//! In folder mode the folder plays an unlocked, mounted drive: the drive probes
+//! (`usb-test`, `disk-test`) are answered here, without running the binary,
+//! `DEVICE_WRITABLE` when the folder is a directory and `NO_DEVICE_DETECTED`
+//! otherwise. Printer commands still run `sdw-devices ARCHIVE`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use sdw_protocol::Command;
+use sdw_protocol::{Command, Status};
 
 use super::process::{self, ChildSpec, StatusStream};
 use super::{Answer, Delivery, Transport, TransportError};
@@ -34,6 +39,23 @@ impl Local {
         self
     }
 
+    /// In folder mode, the answer to a drive probe: is the folder there?
+    fn folder_probe(&self, delivery: &Delivery<'_>) -> Option<Status> {
+        let dir = self.export_dir.as_ref()?;
+        let probes = [
+            Command::UsbTest.device_value(),
+            Command::DiskTest.device_value(),
+        ];
+        if !probes.contains(&delivery.device) {
+            return None;
+        }
+        Some(if dir.is_dir() {
+            Status::DeviceWritable
+        } else {
+            Status::NoDeviceDetected
+        })
+    }
+
     fn args(&self, delivery: &Delivery<'_>) -> Vec<OsString> {
         let archive = delivery.archive.as_os_str().to_owned();
         let disk = Command::Disk { passphrase: None }.device_value();
@@ -55,6 +77,10 @@ impl Transport for Local {
         delivery: &Delivery<'_>,
         cancel: &CancelToken,
     ) -> Result<Answer, TransportError> {
+        if let Some(status) = self.folder_probe(delivery) {
+            tracing::debug!(%status, "folder mode: drive probe answered locally");
+            return Ok(Answer::Status(status));
+        }
         let spec = ChildSpec {
             program: self.program.clone().into_os_string(),
             args: self.args(delivery),

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use sdw_client::archive::ArchiveError;
 use sdw_client::flow::{ExportAttempt, ExportPreflight, PrintAttempt, PrintPreflight};
 use sdw_client::{messages, Client};
 use sdw_protocol::Status;
@@ -58,6 +59,18 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+/// `ERROR_MISSING_FILES` before any device is called, when no file can be sent.
+fn no_usable_file(operation: &'static str, files: &[PathBuf]) -> Option<Report> {
+    match sdw_client::archive::precheck(files) {
+        Ok(_) => None,
+        Err(ArchiveError::AllFilesMissing { skipped }) => Some(Report {
+            skipped,
+            ..Report::new(operation, Status::ErrorMissingFiles)
+        }),
+        Err(_) => None,
+    }
+}
+
 fn say(chatty: bool, what: &str) {
     if chatty {
         eprintln!("{what}");
@@ -75,6 +88,9 @@ fn preflight(client: &mut Client, chatty: bool) -> Report {
 
 fn disk(client: &mut Client, files: &[PathBuf], source: &PassphraseSource, chatty: bool) -> Report {
     const OPERATION: &str = "disk";
+    if let Some(report) = no_usable_file(OPERATION, files) {
+        return report;
+    }
     say(chatty, "Checking for an export drive...");
     let mut ready = match client.export().preflight() {
         ExportPreflight::Ready(ready) => ready,
@@ -132,6 +148,11 @@ enum PrintJob<'a> {
 /// `print-preflight`, `print FILE...` or `print-test`: all start with the
 /// printer preflight.
 fn print(client: &mut Client, job: PrintJob<'_>, chatty: bool, operation: &'static str) -> Report {
+    if let PrintJob::Files(files) = job {
+        if let Some(report) = no_usable_file(operation, files) {
+            return report;
+        }
+    }
     say(chatty, "Checking for a printer...");
     let ready = match client.print().preflight() {
         PrintPreflight::Ready(ready) => ready,
