@@ -110,3 +110,43 @@ pub fn device_binary() -> Option<PathBuf> {
         }
     }
 }
+
+/// A wrapper around the device binary that keeps its logs in `dir/logs`
+/// instead of the user's home: `dir/sdw-devices`.
+pub fn device_in(dir: &Path) -> Option<PathBuf> {
+    let binary = device_binary()?;
+    let logs = dir.join("logs");
+    let wrapper = dir.join("sdw-devices");
+    let script = format!(
+        "#!/bin/sh\nSDW_LOG_DIR='{}' exec '{}' \"$@\"\n",
+        logs.display(),
+        binary.display()
+    );
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some(wrapper)
+}
+
+/// The one `sd-export-YYYYMMDD-HHMMSS` folder an export created in `dir`.
+pub fn only_export_folder(dir: &Path) -> PathBuf {
+    let folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let folder = folders.into_iter().next().unwrap();
+    let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+    let stamp = name
+        .strip_prefix("sd-export-")
+        .unwrap_or_else(|| panic!("{name}"));
+    assert!(
+        stamp.len() == 15
+            && stamp.char_indices().all(|(i, c)| if i == 8 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }),
+        "{name}"
+    );
+    folder
+}
