@@ -1,0 +1,433 @@
+//! `sdw-export` as a script would run it: JSON on stdout, exit codes, the
+//! passphrase from a file only into the archive, the qrexec program from
+//! `--qrexec` or `SDW_QREXEC`, Ctrl-C, and the local device side.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sdw_protocol::{Metadata, Passphrase};
+use support::*;
+
+const SDW_EXPORT: &str = env!("CARGO_BIN_EXE_sdw-export");
+
+struct Run {
+    dir: tempfile::TempDir,
+}
+
+impl Run {
+    fn new() -> Self {
+        let run = Run {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir(run.tmp()).unwrap();
+        run
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.dir.path().join("tmp")
+    }
+
+    /// A fake qrexec-client-vm answering `usb-test` with `probe` and anything
+    /// else with `answer` (both written to stderr, with some noise first).
+    fn fake(&self, probe: &str, answer: &str) -> PathBuf {
+        fake_qrexec(
+            self.path(),
+            "qrexec-client-vm",
+            &format!(
+                r#"echo "$(tar -xzOf "$7" metadata.json)" >> '{log}/calls'
+case "$(tar -xzOf "$7" metadata.json)" in
+  *usb-test*|*printer-preflight*) echo noise >&2; echo {probe} >&2 ;;
+  *) echo noise >&2; echo {answer} >&2 ;;
+esac"#,
+                log = self.path().display()
+            ),
+        )
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(SDW_EXPORT);
+        command
+            .args(args)
+            .env("TMPDIR", self.tmp())
+            .env_remove("SDW_QREXEC")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let output = self.command(args).output().unwrap();
+        assert_eq!(
+            std::fs::read_dir(self.tmp()).unwrap().count(),
+            0,
+            "temporary files left"
+        );
+        output
+    }
+
+    fn calls(&self) -> Vec<String> {
+        match std::fs::read_to_string(self.path().join("calls")) {
+            Ok(text) => text.lines().map(str::to_owned).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn file(&self, name: &str) -> String {
+        write_file(self.path(), name, b"content")
+            .display()
+            .to_string()
+    }
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "not one line of JSON: {stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn preflight_reports_the_status_as_json_with_options_on_either_side() {
+    let run = Run::new();
+    let fake = run.fake("DEVICE_LOCKED", "SUCCESS_EXPORT");
+    let fake = fake.to_str().unwrap();
+    for args in [
+        &["--json", "--qrexec", fake, "preflight"][..],
+        &["preflight", "--qrexec", fake, "--json"],
+    ] {
+        let output = run.run(args);
+        assert_eq!(code(&output), 0);
+        let report = json(&output);
+        assert_eq!(report["status"], "DEVICE_LOCKED");
+        assert_eq!(report["exit_code"], 0);
+    }
+    assert_eq!(read_lines(&run.path().join("args"))[1], "sd-devices");
+}
+
+#[test]
+fn the_qrexec_program_comes_from_sdw_qrexec_and_the_target_can_be_set() {
+    let run = Run::new();
+    let fake = run.fake("NO_DEVICE_DETECTED", "x");
+    let output = run
+        .command(&["preflight", "--target", "sd-devices-2"])
+        .env("SDW_QREXEC", &fake)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 3);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Plug in one encrypted export drive"));
+    assert_eq!(read_lines(&run.path().join("args"))[1], "sd-devices-2");
+}
+
+#[test]
+fn disk_sends_the_passphrase_file_only_inside_the_archive() {
+    let run = Run::new();
+    let fake = run.fake("DEVICE_LOCKED", "SUCCESS_EXPORT");
+    let secret = write_file(run.path(), "passphrase", b"correct horse battery staple\n");
+    let memo = run.file("memo.txt");
+    let output = run.run(&[
+        "disk",
+        "--json",
+        "--qrexec",
+        fake.to_str().unwrap(),
+        "--passphrase-file",
+        secret.to_str().unwrap(),
+        &memo,
+        "/nonexistent/gone.txt",
+    ]);
+    assert_eq!(
+        code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    assert_eq!(report["status"], "SUCCESS_EXPORT");
+    assert_eq!(report["preflight"], "DEVICE_LOCKED");
+    assert_eq!(report["skipped_files"][0]["path"], "/nonexistent/gone.txt");
+    assert_eq!(report["skipped_files"][0]["reason"], "missing");
+    let members = archive_members(&run.path().join("received.sd-export"));
+    assert_eq!(
+        Metadata::parse(&members["metadata.json"]).unwrap(),
+        sdw_protocol::Command::Disk {
+            passphrase: Some(Passphrase::new("correct horse battery staple".into()))
+        }
+    );
+    assert_eq!(members["export_data/memo.txt"], b"content");
+    for record in ["args", "env"] {
+        let text = std::fs::read_to_string(run.path().join(record)).unwrap();
+        assert!(
+            !text.contains("horse"),
+            "passphrase in the child's {record}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("horse"));
+}
+
+#[test]
+fn a_locked_drive_without_a_passphrase_source_stops_after_the_preflight() {
+    let run = Run::new();
+    let fake = run.fake("DEVICE_LOCKED", "SUCCESS_EXPORT");
+    let memo = run.file("memo.txt");
+    let output = run.run(&["--json", "--qrexec", fake.to_str().unwrap(), "disk", &memo]);
+    assert_eq!(code(&output), 4);
+    assert_eq!(json(&output)["status"], "DEVICE_LOCKED");
+    assert_eq!(run.calls(), [r#"{"device":"usb-test"}"#]);
+}
+
+#[test]
+fn a_refused_passphrase_from_a_file_is_not_retried() {
+    let run = Run::new();
+    let fake = run.fake("DEVICE_LOCKED", "ERROR_UNLOCK_LUKS");
+    let secret = write_file(run.path(), "passphrase", b"wrong");
+    let memo = run.file("memo.txt");
+    let output = run.run(&[
+        "--qrexec",
+        fake.to_str().unwrap(),
+        "disk",
+        "--passphrase-file",
+        secret.to_str().unwrap(),
+        &memo,
+    ]);
+    assert_eq!(code(&output), 4);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("passphrase was not accepted"));
+    assert_eq!(run.calls().len(), 2);
+}
+
+#[test]
+fn a_writable_drive_needs_no_passphrase() {
+    let run = Run::new();
+    let fake = run.fake("DEVICE_WRITABLE", "SUCCESS_EXPORT");
+    let memo = run.file("memo.txt");
+    let output = run.run(&["--json", "--qrexec", fake.to_str().unwrap(), "disk", &memo]);
+    assert_eq!(code(&output), 0);
+    assert_eq!(run.calls()[1], r#"{"device":"disk"}"#);
+}
+
+#[test]
+fn missing_files_fail_before_any_call() {
+    let run = Run::new();
+    let fake = run.fake("DEVICE_WRITABLE", "SUCCESS_EXPORT");
+    for operation in ["disk", "print"] {
+        let output = run.run(&[
+            "--json",
+            "--qrexec",
+            fake.to_str().unwrap(),
+            operation,
+            "/nonexistent/a",
+            "/nonexistent/b",
+        ]);
+        assert_eq!(code(&output), 5);
+        let report = json(&output);
+        assert_eq!(report["status"], "ERROR_MISSING_FILES");
+        assert_eq!(report["skipped_files"].as_array().map(Vec::len), Some(2));
+    }
+    assert!(run.calls().is_empty());
+}
+
+#[test]
+fn exit_codes_follow_the_status() {
+    let cases = [
+        ("preflight", "NO_DEVICE_DETECTED", "x", 3),
+        ("preflight", "MULTI_DEVICE_DETECTED", "x", 3),
+        ("preflight", "DEVICE_ERROR", "x", 1),
+        ("preflight", "ERROR_EXTRACTION", "x", 7),
+        ("preflight", "garbage", "x", 8),
+        ("disk", "DEVICE_WRITABLE", "ERROR_EXPORT", 1),
+        ("disk", "DEVICE_WRITABLE", "ERROR_UNMOUNT_VOLUME_BUSY", 6),
+        ("print-preflight", "PRINTER_PREFLIGHT_SUCCESS", "x", 0),
+        ("print-preflight", "ERROR_PRINTER_NOT_FOUND", "x", 3),
+        (
+            "print-test",
+            "PRINTER_PREFLIGHT_SUCCESS",
+            "PRINTER_TEST_SUCCESS",
+            0,
+        ),
+        (
+            "print",
+            "PRINTER_PREFLIGHT_SUCCESS",
+            "ERROR_UNPRINTABLE_TYPE",
+            5,
+        ),
+        ("print", "PRINTER_PREFLIGHT_SUCCESS", "PRINTER_SUCCESS", 0),
+    ];
+    for (operation, probe, answer, expected) in cases {
+        let run = Run::new();
+        let fake = run.fake(probe, answer);
+        let memo = run.file("memo.txt");
+        let mut args = vec!["--json", "--qrexec", fake.to_str().unwrap(), operation];
+        if matches!(operation, "disk" | "print") {
+            args.push(&memo);
+        }
+        let output = run.run(&args);
+        assert_eq!(code(&output), expected, "{operation} {probe} {answer}");
+        let report = json(&output);
+        assert_eq!(report["exit_code"], expected);
+        if probe == "garbage" {
+            assert_eq!(report["status"], "UNEXPECTED_RETURN_STATUS");
+        }
+    }
+}
+
+#[test]
+fn a_failing_or_hanging_qrexec_call_is_a_called_process_error() {
+    let run = Run::new();
+    let refused = fake_qrexec(
+        run.path(),
+        "refused",
+        "echo 'Request refused' >&2; exit 126",
+    );
+    let output = run.run(&["--json", "--qrexec", refused.to_str().unwrap(), "preflight"]);
+    assert_eq!(code(&output), 8);
+    let report = json(&output);
+    assert_eq!(report["status"], "CALLED_PROCESS_ERROR");
+    assert!(
+        report["error"].as_str().unwrap_or_default().contains("126"),
+        "{report}"
+    );
+
+    let hanging = fake_qrexec(run.path(), "hanging", "sleep 60");
+    let started = Instant::now();
+    let output = run.run(&[
+        "--json",
+        "--timeout",
+        "1",
+        "--qrexec",
+        hanging.to_str().unwrap(),
+        "print-test",
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(code(&output), 8);
+    assert_eq!(json(&output)["status"], "CALLED_PROCESS_ERROR");
+    let pid: u32 = std::fs::read_to_string(run.path().join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(process_is_gone(pid));
+}
+
+#[test]
+fn ctrl_c_kills_the_call_removes_the_archive_and_exits_130() {
+    let run = Run::new();
+    let marker = run.path().join("started");
+    let hanging = fake_qrexec(
+        run.path(),
+        "hanging",
+        &format!("touch '{}'; sleep 60", marker.display()),
+    );
+    let child = run
+        .command(&["--json", "--qrexec", hanging.to_str().unwrap(), "preflight"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !marker.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(marker.exists(), "the fake never started");
+    assert_eq!(
+        std::fs::read_dir(run.tmp()).unwrap().count(),
+        1,
+        "no archive while running?"
+    );
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 130);
+    let report = json(&output);
+    assert_eq!(report["cancelled"], true);
+    assert_eq!(
+        std::fs::read_dir(run.tmp()).unwrap().count(),
+        0,
+        "archive left behind"
+    );
+    let fake_pid: u32 = std::fs::read_to_string(run.path().join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(process_is_gone(fake_pid));
+}
+
+#[test]
+fn service_mode_calls_securedrop_export() {
+    let run = Run::new();
+    let fake = fake_qrexec(
+        run.path(),
+        "qrexec-client-vm",
+        "cat > /dev/null; echo PRINTER_PREFLIGHT_SUCCESS",
+    );
+    let output = run.run(&[
+        "--service",
+        "--qrexec",
+        fake.to_str().unwrap(),
+        "print-preflight",
+    ]);
+    assert_eq!(code(&output), 0);
+    assert_eq!(
+        read_lines(&run.path().join("args")),
+        ["sd-printers", "securedrop.Export"]
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "The printer is ready."
+    );
+}
+
+#[test]
+fn local_device_side_end_to_end() {
+    let run = Run::new();
+    let Some(device) = device_in(run.path()) else {
+        return;
+    };
+    let device = device.to_str().unwrap();
+    let output = run.run(&["--json", "--local", device, "preflight"]);
+    assert_eq!(
+        (code(&output), json(&output)["status"].clone()),
+        (3, "NO_DEVICE_DETECTED".into())
+    );
+    let output = run.run(&["--json", "--local", device, "print-test"]);
+    assert_eq!(
+        (code(&output), json(&output)["status"].clone()),
+        (3, "ERROR_PRINTER_NOT_FOUND".into())
+    );
+
+    let drive = run.path().join("drive");
+    std::fs::create_dir(&drive).unwrap();
+    let memo = run.file("memo.txt");
+    let output = run.run(&[
+        "disk",
+        "--local",
+        device,
+        "--to",
+        drive.to_str().unwrap(),
+        "--source-name",
+        "Jane Doe",
+        &memo,
+    ]);
+    assert_eq!(
+        code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "The files were exported. You can unplug the drive."
+    );
+    let folder = only_export_folder(&drive);
+    assert_eq!(
+        std::fs::read(folder.join("export_data/Jane Doe/memo.txt")).unwrap(),
+        b"content"
+    );
+}
