@@ -17,6 +17,7 @@
 pub mod layout;
 mod metadata;
 mod passphrase;
+pub mod printable;
 mod status;
 
 pub use metadata::{Command, Metadata, MetadataError, MAX_METADATA_BYTES};
