@@ -88,6 +88,7 @@ fn preflight(client: &mut Client, chatty: bool) -> Report {
 
 fn disk(client: &mut Client, files: &[PathBuf], source: &PassphraseSource, chatty: bool) -> Report {
     const OPERATION: &str = "disk";
+    let cancel = client.cancel_token();
     if let Some(report) = no_usable_file(OPERATION, files) {
         return report;
     }
@@ -111,6 +112,7 @@ fn disk(client: &mut Client, files: &[PathBuf], source: &PassphraseSource, chatt
             match source.get() {
                 Ok(Some(passphrase)) => Some(passphrase),
                 Ok(None) => return stopped(Stop::PassphraseMissing),
+                Err(_) if cancel.is_cancelled() => return Report::cancelled(OPERATION),
                 Err(e) => return stopped(Stop::PassphraseUnreadable(e.to_string())),
             }
         } else {
