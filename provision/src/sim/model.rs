@@ -14,6 +14,15 @@ use crate::wire::QubesError;
 
 pub const GIB: u64 = 1024 * 1024 * 1024;
 pub const DEFAULT_KERNEL: &str = "6.12.59-1.fc41";
+/// Properties whose default is the template's value.
+const TEMPLATE_INHERITED: &[&str] = &[
+    "kernel",
+    "kernelopts",
+    "virt_mode",
+    "memory",
+    "maxmem",
+    "vcpus",
+];
 const KNOWN_KERNELS: &[&str] = &[DEFAULT_KERNEL, "pvgrub2-pvh", "pvgrub2"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -393,6 +402,14 @@ impl System {
     /// The default value of a property of a qube, or None if it has none.
     pub fn prop_default(&self, name: &str, vm: &Vm, prop: &str) -> Option<String> {
         let global = |p: &str| self.global_prop(p).map(|(_, v)| v);
+        // qubesd's `_default_with_template`: template-based qubes follow their template.
+        if TEMPLATE_INHERITED.contains(&prop) {
+            if let Some(template) = vm.props.get("template").filter(|t| *t != name) {
+                if let Some(v) = self.prop_value(template, prop) {
+                    return Some(v);
+                }
+            }
+        }
         match prop {
             "name" => Some(name.to_owned()),
             "qid" => Some(vm.qid.to_string()),
@@ -1045,6 +1062,27 @@ mod tests {
         assert!(disp.as_ref().is_ok_and(|d| d.tags.contains("sd-trixie")));
         // the template_for_dispvms property does not exist on a DispVM
         assert!(disp.is_ok_and(|d| !d.props.contains_key("template_for_dispvms")));
+    }
+
+    #[test]
+    fn template_based_qubes_follow_their_template_kernel() {
+        let mut sys = System::stock();
+        assert_eq!(
+            sys.set_prop("fedora-43-xfce", "kernel", "pvgrub2-pvh"),
+            Ok(())
+        );
+        assert_eq!(
+            sys.prop("default-dvm", "kernel"),
+            Ok((true, Some("pvgrub2-pvh".into())))
+        );
+        assert_eq!(
+            sys.prop("sys-usb", "kernel"),
+            Ok((true, Some("pvgrub2-pvh".into())))
+        );
+        assert_eq!(
+            sys.prop("debian-13-minimal", "kernel"),
+            Ok((true, Some(DEFAULT_KERNEL.into())))
+        );
     }
 
     #[test]

@@ -1,0 +1,386 @@
+//! `sdw-admin`: the command line.
+//!
+//! Owns argument parsing, wiring the library together for each command, what
+//! is printed, and the one place where a result becomes an exit code.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use thiserror::Error;
+
+use crate::admin::{Admin, AdminError, Qrexec, QUBESD_SOCKET};
+use crate::apply::{apply, ApplyError, Target};
+use crate::check::check;
+use crate::files::{self, FileError};
+use crate::inqube::{AptKey, AptKeyError};
+use crate::live::Live;
+use crate::plan::{plan, FileState, Plan};
+use crate::runner::{QubeRunner, QvmRun, Recorder};
+use crate::topology::{topology, Topology};
+use crate::validate::{key_path, validate, ValidationError, CONFIG_DIR};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sdw-admin",
+    version,
+    about = "Provision SecureDrop Workstation in Qubes OS 4.3 dom0"
+)]
+pub struct Cli {
+    /// More logging (-v: each change, -vv: each Admin API call).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Validate config.json and sd-journalist.sec.
+    Validate {
+        /// Folder holding config.json and sd-journalist.sec.
+        #[arg(default_value = CONFIG_DIR)]
+        dir: PathBuf,
+        #[command(flatten)]
+        qubesd: QubesdArgs,
+    },
+    /// Show the changes that would converge the system.
+    Plan {
+        #[command(flatten)]
+        common: Common,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Carry out the plan (idempotent: a second apply changes nothing).
+    Apply {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        runner: RunnerArgs,
+    },
+    /// Verify the live system against the topology and list the drift.
+    Check {
+        #[command(flatten)]
+        common: Common,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every SecureDrop Workstation qube, tag, policy and flag.
+    Uninstall {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        force: bool,
+        /// Root of the dom0 file system for the files to remove.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        #[command(flatten)]
+        qubesd: QubesdArgs,
+        #[command(flatten)]
+        runner: RunnerArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct QubesdArgs {
+    /// qubesd's Admin API socket (dom0).
+    #[arg(long, default_value = QUBESD_SOCKET)]
+    qubesd_socket: PathBuf,
+    /// Call the Admin API with qrexec-client-vm (from a management qube) instead of the socket.
+    #[arg(long, conflicts_with = "qubesd_socket")]
+    qrexec: bool,
+}
+
+impl QubesdArgs {
+    fn admin(&self) -> Admin {
+        if self.qrexec {
+            Admin::new(Box::new(Qrexec))
+        } else {
+            Admin::local(&self.qubesd_socket)
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// Folder holding config.json and sd-journalist.sec.
+    #[arg(long, default_value = CONFIG_DIR)]
+    config: PathBuf,
+    /// Root of the dom0 file system for the files apply writes (policies, flags).
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// Armored public key of the FPF apt repository [default: CONFIG/apt-signing-key.asc].
+    #[arg(long)]
+    apt_key: Option<PathBuf>,
+    #[command(flatten)]
+    qubesd: QubesdArgs,
+}
+
+#[derive(Debug, Args)]
+struct RunnerArgs {
+    /// Record the commands meant for qubes (JSON lines) in FILE instead of running them with qvm-run.
+    #[arg(long, value_name = "FILE")]
+    record_qube_commands: Option<PathBuf>,
+}
+
+impl RunnerArgs {
+    fn runner(&self) -> Box<dyn QubeRunner> {
+        match &self.record_qube_commands {
+            Some(path) => Box::new(Recorder::new(path)),
+            None => Box::new(QvmRun),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+enum CliError {
+    #[error("Error while validating configuration: {0}")]
+    Validation(#[from] ValidationError),
+    #[error("{0}")]
+    Admin(#[from] AdminError),
+    #[error("cannot read the apt signing key {path}: {source}")]
+    AptKeyRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("apt signing key {path}: {source}")]
+    AptKey { path: PathBuf, source: AptKeyError },
+    #[error("{0}")]
+    File(#[from] FileError),
+    #[error("{0}")]
+    Apply(#[from] ApplyError),
+    #[error("cannot converge:\n{0}")]
+    Blocked(String),
+    #[error("{0} drifted from the SecureDrop Workstation topology")]
+    Drift(String),
+    #[error("uninstall removes every SecureDrop Workstation qube and its data; confirm on a terminal or pass --force")]
+    NotConfirmed,
+    #[error("cannot encode JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sdw-admin: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Everything a converging command needs, validated.
+struct Context {
+    admin: Admin,
+    topology: Topology,
+    live: Live,
+    files: Vec<FileState>,
+    stale_files: Vec<String>,
+    root: PathBuf,
+}
+
+fn context(common: &Common) -> Result<Context, CliError> {
+    let admin = common.qubesd.admin();
+    let validated = validate(&common.config, Some(&admin))?;
+    if !validated.key_cross_checked {
+        eprintln!(
+            "sdw-admin: warning: {} not found, the submission key was not cross-checked",
+            crate::validate::GPG
+        );
+    }
+    let key_file = common
+        .apt_key
+        .clone()
+        .unwrap_or_else(|| common.config.join("apt-signing-key.asc"));
+    let key_text = std::fs::read_to_string(&key_file).map_err(|source| CliError::AptKeyRead {
+        path: key_file.clone(),
+        source,
+    })?;
+    let apt_key = AptKey::parse(&key_text).map_err(|source| CliError::AptKey {
+        path: key_file,
+        source,
+    })?;
+    let live = Live::read(&admin)?;
+    let topology = topology(&validated.config, live.layout(), &apt_key);
+    let env = validated.config.environment();
+    let secret_key = absolute(&key_path(&common.config));
+    let files = files::desired(env, &secret_key)
+        .into_iter()
+        .map(|file| FileState {
+            current: files::is_current(&common.root, &file),
+            file,
+        })
+        .collect();
+    Ok(Context {
+        admin,
+        topology,
+        live,
+        files,
+        stale_files: files::stale_flags(&common.root, env),
+        root: common.root.clone(),
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+fn print_plan(plan: &Plan) {
+    if plan.steps.is_empty() {
+        println!("No changes: the system matches the SecureDrop Workstation topology.");
+    } else {
+        println!("{} changes:", plan.steps.len());
+        for step in &plan.steps {
+            println!("  {step}");
+        }
+    }
+    if !plan.blockers.is_empty() {
+        println!("Blocked:");
+        for b in &plan.blockers {
+            println!("  {b}");
+        }
+    }
+}
+
+fn blockers(plan: &Plan) -> Result<(), CliError> {
+    if plan.blockers.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = plan.blockers.iter().map(|b| format!("  {b}")).collect();
+    Err(CliError::Blocked(list.join("\n")))
+}
+
+fn dispatch(command: Commands) -> Result<(), CliError> {
+    match command {
+        Commands::Validate { dir, qubesd } => {
+            let admin = qubesd.admin();
+            let use_admin = qubesd.qrexec || qubesd.qubesd_socket.exists();
+            let v = validate(&dir, use_admin.then_some(&admin))?;
+            if !v.key_cross_checked {
+                println!(
+                    "warning: {} not found: the submission key was only checked for its armor",
+                    crate::validate::GPG
+                );
+            }
+            if !v.volumes_checked {
+                println!(
+                    "note: {} not found: the live volume sizes were not checked",
+                    qubesd.qubesd_socket.display()
+                );
+            }
+            println!("Validating...OK");
+            Ok(())
+        }
+        Commands::Plan { common, json } => {
+            let ctx = context(&common)?;
+            let plan = plan(&ctx.topology, &ctx.live, &ctx.files, &ctx.stale_files);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print_plan(&plan);
+            }
+            blockers(&plan)
+        }
+        Commands::Apply { common, runner } => {
+            let ctx = context(&common)?;
+            let plan = plan(&ctx.topology, &ctx.live, &ctx.files, &ctx.stale_files);
+            blockers(&plan)?;
+            print_plan(&plan);
+            let mut runner = runner.runner();
+            let mut target = Target {
+                admin: &ctx.admin,
+                runner: runner.as_mut(),
+                root: &ctx.root,
+            };
+            let applied = apply(&plan, &mut target)?;
+            println!("Applied {applied} changes.");
+            Ok(())
+        }
+        Commands::Check { common, json } => {
+            let ctx = context(&common)?;
+            let mut policy_text = String::new();
+            for path in [files::POLICY_ALLOW_PATH, files::POLICY_DENY_PATH] {
+                policy_text.push_str(&files::read(&ctx.root, path)?.unwrap_or_default());
+                policy_text.push('\n');
+            }
+            let report = check(&ctx.topology, &ctx.live, &ctx.files, &policy_text);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if report.drift.is_empty() {
+                println!("OK: {} checks passed, no drift.", report.checks);
+            } else {
+                println!(
+                    "Drift ({} of {} checks failed):",
+                    report.drift.len(),
+                    report.checks
+                );
+                for d in &report.drift {
+                    println!("  {d}");
+                }
+            }
+            if report.drift.is_empty() {
+                Ok(())
+            } else {
+                Err(CliError::Drift(format!("{} items", report.drift.len())))
+            }
+        }
+        Commands::Uninstall {
+            force,
+            root,
+            qubesd,
+            runner,
+        } => {
+            let admin = qubesd.admin();
+            let live = Live::read(&admin)?;
+            let plan = crate::uninstall::plan(&live);
+            print_plan(&plan);
+            if !force && !confirm()? {
+                return Err(CliError::NotConfirmed);
+            }
+            let mut runner = runner.runner();
+            let mut target = Target {
+                admin: &admin,
+                runner: runner.as_mut(),
+                root: &root,
+            };
+            let applied = apply(&plan, &mut target)?;
+            println!("Applied {applied} changes. config.json and sd-journalist.sec stay in {CONFIG_DIR}.");
+            Ok(())
+        }
+    }
+}
+
+fn confirm() -> Result<bool, CliError> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Ok(false);
+    }
+    print!("Remove all of the above? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    stdin.read_line(&mut answer).map_err(|e| {
+        CliError::File(FileError::Read {
+            path: "<stdin>".into(),
+            source: e,
+        })
+    })?;
+    Ok(answer.trim().eq_ignore_ascii_case("y"))
+}

@@ -1,0 +1,113 @@
+//! A snapshot of the live system, read through the Admin API.
+//!
+//! Owns what plan and check compare against: every qube with its class, power
+//! state, properties, features, tags and private volume size, plus the global
+//! properties. Reading only; nothing here changes the system.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::admin::{Admin, AdminError, PropValue};
+use crate::topology::Layout;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveVm {
+    pub class: String,
+    pub running: bool,
+    pub props: BTreeMap<String, PropValue>,
+    pub features: BTreeMap<String, String>,
+    pub tags: BTreeSet<String>,
+    pub private_size: Option<u64>,
+}
+
+impl LiveVm {
+    pub fn prop(&self, name: &str) -> Option<&PropValue> {
+        self.props.get(name)
+    }
+
+    pub fn prop_value(&self, name: &str) -> Option<&str> {
+        self.props.get(name).map(|p| p.value.as_str())
+    }
+
+    /// Preloaded disposables are left out of direct management.
+    pub fn is_preload(&self) -> bool {
+        self.prop_value("is_preload") == Some("True")
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Live {
+    pub vms: BTreeMap<String, LiveVm>,
+    pub global: BTreeMap<String, PropValue>,
+    pub labels: Vec<String>,
+}
+
+pub const GLOBAL_PROPS: &[&str] = &["default_template", "default_dispvm", "default_netvm"];
+
+impl Live {
+    pub fn read(admin: &Admin) -> Result<Self, AdminError> {
+        let mut vms = BTreeMap::new();
+        for entry in admin.list_vms()? {
+            if entry.class == "AdminVM" {
+                continue;
+            }
+            let name = entry.name;
+            let private_size = match admin.volume_size(&name, "private") {
+                Ok(size) => Some(size),
+                Err(e) if e.qubes().is_some() => None,
+                Err(e) => return Err(e),
+            };
+            vms.insert(
+                name.clone(),
+                LiveVm {
+                    class: entry.class,
+                    running: entry.running,
+                    props: admin.props(&name)?,
+                    features: admin.features(&name)?,
+                    tags: admin.tags(&name)?,
+                    private_size,
+                },
+            );
+        }
+        let mut global = BTreeMap::new();
+        for prop in GLOBAL_PROPS {
+            global.insert((*prop).to_owned(), admin.global_prop(prop)?);
+        }
+        Ok(Live {
+            vms,
+            global,
+            labels: admin.labels()?,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&LiveVm> {
+        self.vms.get(name)
+    }
+
+    pub fn global_value(&self, prop: &str) -> Option<&str> {
+        self.global.get(prop).map(|p| p.value.as_str())
+    }
+
+    fn is_dispvm(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|v| v.class == "DispVM")
+    }
+
+    /// Which system qubes run as disposables, from their class.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            sys_net_disposable: self.is_dispvm("sys-net"),
+            sys_firewall_disposable: self.is_dispvm("sys-firewall"),
+            sys_usb_disposable: self.is_dispvm("sys-usb"),
+        }
+    }
+
+    /// Managed qubes carrying a tag (preloaded disposables excluded).
+    pub fn tagged(&self, tag: &str) -> Vec<&str> {
+        self.vms
+            .iter()
+            .filter(|(_, vm)| vm.tags.contains(tag) && !vm.is_preload())
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+}
