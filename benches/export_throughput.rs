@@ -193,7 +193,7 @@ fn generate(path: &Path, target_bytes: u64) -> (usize, u64) {
         rng
     };
     let (mut files, mut bytes) = (0usize, 0u64);
-    // ~2,000 files per GiB: 95% between 1 KiB and 256 KiB, 5% between 1 and 20 MiB.
+    // ~2,000 files per GiB: 95% between 1 KiB and 256 KiB, 5% between 1 and 14 MiB.
     let mut data = Vec::new();
     while bytes < target_bytes {
         let size = if next() % 20 == 0 {

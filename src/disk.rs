@@ -1,6 +1,8 @@
 //! The disk service: `usb-test`/`disk-test` (probe the export drive) and `disk`
-//! (export `export_data/` to it). Finds the drive with [`device`](crate::device),
-//! and writes with [`writer`](crate::writer).
+//! (export `export_data/` to it). Reads top-down: probe the drive
+//! ([`device`](crate::device)), unlock and mount it ([`volume`](crate::volume)),
+//! write ([`writer`](crate::writer)), then unmount and lock, reporting what
+//! failed. On every error path the guards unmount and lock what we opened.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -11,7 +13,8 @@ use crate::archive::{Archive, ExportPlan};
 use crate::device::udev::{self, ScanError};
 use crate::device::{classify, Probe};
 use crate::status::probe_status;
-use crate::writer::{self, LogProgress, WriteError};
+use crate::volume::{Locked, Unlocked, VolumeError};
+use crate::writer::{self, LogProgress, WriteError, Written};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
@@ -19,8 +22,18 @@ pub enum DiskError {
     Scan(#[from] ScanError),
     #[error("no single exportable drive: {0:?}")]
     NotExportable(Box<Probe>),
+    #[error("the drive is locked and the archive carries no passphrase")]
+    NoPassphrase,
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// The files were written and verified, but unmounting or locking failed.
+    #[error("export written to {written:?}, but cleanup failed: {cleanup}")]
+    Cleanup {
+        written: Box<Written>,
+        cleanup: VolumeError,
+    },
 }
 
 /// `usb-test` / `disk-test`: the state of the export drive.
@@ -30,7 +43,8 @@ pub fn preflight() -> Result<Status, DiskError> {
     Ok(probe_status(&probe))
 }
 
-/// `disk`: exports to the one attached drive.
+/// `disk`: exports to the one attached drive, unlocking it if needed, and
+/// leaves it as locked as it was found.
 pub fn export(
     archive: &Archive,
     plan: &ExportPlan,
@@ -40,13 +54,26 @@ pub fn export(
 ) -> Result<Status, DiskError> {
     let probe = classify(&udev::scan()?);
     tracing::info!(?probe, has_passphrase = passphrase.is_some(), "export");
-    match &probe {
-        Probe::Unlocked { mapping, .. } => match &mapping.mount_point {
-            Some(mount_point) => write_to(archive, plan, mount_point, timestamp, interrupted),
-            None => Err(DiskError::NotExportable(Box::new(probe))),
-        },
-        _ => Err(DiskError::NotExportable(Box::new(probe))),
-    }
+    let unlocked = match probe {
+        Probe::Locked(volume) => {
+            Locked::new(volume).unlock(passphrase.ok_or(DiskError::NoPassphrase)?)?
+        }
+        Probe::Unlocked { mapping, .. } => Unlocked::found(&mapping),
+        other => return Err(DiskError::NotExportable(Box::new(other))),
+    };
+    let mounted = unlocked.mount()?;
+    let written = write_to(archive, plan, mounted.path(), timestamp, interrupted)?;
+    let cleanup = |cleanup| DiskError::Cleanup {
+        written: Box::new(written.clone()),
+        cleanup,
+    };
+    let unlocked = mounted.unmount().map_err(cleanup)?;
+    unlocked.lock().map_err(cleanup)?;
+    tracing::info!(
+        ?written,
+        "export complete; the drive is unmounted and locked"
+    );
+    Ok(Status::SuccessExport)
 }
 
 fn write_to(
@@ -55,15 +82,13 @@ fn write_to(
     mount_point: &Path,
     timestamp: &str,
     interrupted: &AtomicBool,
-) -> Result<Status, DiskError> {
-    let written = writer::write_export(
+) -> Result<Written, DiskError> {
+    Ok(writer::write_export(
         archive,
         plan,
         mount_point,
         timestamp,
         &mut LogProgress::default(),
         interrupted,
-    )?;
-    tracing::info!(?written, "export written");
-    Ok(Status::SuccessExport)
+    )?)
 }

@@ -16,4 +16,5 @@ pub mod log;
 pub mod print;
 pub mod status;
 pub mod testkit;
+pub mod volume;
 pub mod writer;

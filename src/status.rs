@@ -9,6 +9,7 @@ use crate::device::{InvalidReason, Probe};
 use crate::disk::DiskError;
 use crate::log::LogError;
 use crate::print::PrintError;
+use crate::volume::VolumeError;
 use crate::writer::WriteError;
 
 /// Every way handling an archive can fail.
@@ -98,7 +99,24 @@ fn disk_status(e: &DiskError) -> Status {
     match e {
         DiskError::Scan(ScanError::Udev(_) | ScanError::Read { .. }) => Status::DeviceError,
         DiskError::NotExportable(probe) => probe_status(probe),
+        DiskError::NoPassphrase => Status::DeviceLocked,
+        DiskError::Volume(v) => volume_status(v),
         DiskError::Write(w) => write_status(w),
+        DiskError::Cleanup {
+            cleanup: VolumeError::UnmountBusy(_),
+            ..
+        } => Status::ErrorUnmountVolumeBusy,
+        DiskError::Cleanup { .. } => Status::ErrorExportCleanup,
+    }
+}
+
+fn volume_status(e: &VolumeError) -> Status {
+    match e {
+        VolumeError::WrongPassphrase(_) => Status::ErrorUnlockLuks,
+        VolumeError::Unlock { .. } => Status::ErrorUnlockGeneric,
+        VolumeError::Mount { .. } => Status::ErrorMount,
+        VolumeError::UnmountBusy(_) => Status::ErrorUnmountVolumeBusy,
+        VolumeError::Unmount { .. } | VolumeError::Lock { .. } => Status::ErrorExportCleanup,
     }
 }
 
@@ -107,6 +125,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::writer::Written;
 
     #[test]
     fn hostile_archives_are_extraction_errors() {
@@ -151,6 +170,57 @@ mod tests {
             Error::from(WriteError::Interrupted).status(),
             Status::ErrorExport
         );
+    }
+
+    #[test]
+    fn unlock_and_mount_failures_have_their_words() {
+        let disk = |v| Error::from(DiskError::Volume(v)).status();
+        assert_eq!(
+            disk(VolumeError::WrongPassphrase("/dev/sdb".into())),
+            Status::ErrorUnlockLuks
+        );
+        assert_eq!(
+            disk(VolumeError::Unlock {
+                device: "/dev/sdb".into(),
+                reason: "ENOMEM".into()
+            }),
+            Status::ErrorUnlockGeneric
+        );
+        assert_eq!(
+            disk(VolumeError::Mount {
+                device: "/dev/dm-0".into(),
+                reason: "EINVAL".into()
+            }),
+            Status::ErrorMount
+        );
+        assert_eq!(
+            Error::from(DiskError::NoPassphrase).status(),
+            Status::DeviceLocked
+        );
+    }
+
+    #[test]
+    fn cleanup_failures_after_a_written_export_say_so() {
+        let written = || {
+            Box::new(Written {
+                folder: "/m/sd-export-x".into(),
+                files: 1,
+                bytes: 1,
+            })
+        };
+        let busy = DiskError::Cleanup {
+            written: written(),
+            cleanup: VolumeError::UnmountBusy("/m".into()),
+        };
+        assert_eq!(Error::from(busy).status(), Status::ErrorUnmountVolumeBusy);
+        let lock = DiskError::Cleanup {
+            written: written(),
+            cleanup: VolumeError::Lock {
+                mapping: "m".into(),
+                reason: "EBUSY".into(),
+            },
+        };
+        assert_eq!(Error::from(lock).status(), Status::ErrorExportCleanup);
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Progress for LogProgress {
 }
 
 /// A finished export.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Written {
     pub folder: PathBuf,
     pub files: usize,

@@ -1,0 +1,683 @@
+//! (fx) Talking to cupsd over IPP: device discovery, driver lookup, queue
+//! setup, job submission and job state. This module owns the connection to
+//! the CUPS server and nothing else; it decides nothing about printers.
+//!
+//! IPP messages are encoded and decoded by the pure-Rust `ipp` crate; the
+//! HTTP/1.1 around them (one `POST` per request, `Connection: close`) is
+//! written here, over the CUPS domain socket or TCP. The server is the one
+//! `CUPS_SERVER` names (a socket path, or `host[:port]`), else the system's
+//! domain socket `/run/cups/cups.sock`, else `localhost:631`, as libcups
+//! chooses. On a domain socket the request carries CUPS' `PeerCred`
+//! authorization with the name of the calling user, which cupsd checks against
+//! the socket's peer credentials: administrative operations (queue setup)
+//! succeed for root or a member of cupsd's `SystemGroup`.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipp::attribute::{IppAttribute, IppAttributes};
+use ipp::model::{DelimiterTag, IppVersion, Operation};
+use ipp::parser::IppParser;
+use ipp::reader::IppReader;
+use ipp::request::IppRequestResponse;
+use ipp::value::IppValue;
+
+/// The system's CUPS domain socket (Debian's libcups default).
+pub const SYSTEM_SOCKET: &str = "/run/cups/cups.sock";
+/// Largest IPP response read (a PPD list for one make is far below this).
+const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A failure talking to cupsd.
+#[derive(Debug, thiserror::Error)]
+pub enum CupsError {
+    #[error("cannot reach the CUPS server {server}: {source}")]
+    Connect { server: String, source: io::Error },
+    #[error("I/O with the CUPS server during {operation}: {source}")]
+    Io {
+        operation: &'static str,
+        source: io::Error,
+    },
+    #[error("the CUPS server answered HTTP {code} to {operation}")]
+    Http { operation: &'static str, code: u16 },
+    #[error("malformed answer from the CUPS server to {operation}: {detail}")]
+    Protocol {
+        operation: &'static str,
+        detail: String,
+    },
+    #[error("the CUPS server refused {operation}: IPP status {status:#06x} ({message})")]
+    Ipp {
+        operation: &'static str,
+        status: u16,
+        message: String,
+    },
+    #[error("cannot build an IPP request for {operation}: {detail}")]
+    Encode {
+        operation: &'static str,
+        detail: String,
+    },
+}
+
+impl CupsError {
+    /// The IPP status when the server answered with one.
+    pub fn ipp_status(&self) -> Option<u16> {
+        match self {
+            CupsError::Ipp { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// IPP `client-error-not-found`.
+pub const IPP_NOT_FOUND: u16 = 0x0406;
+
+/// Where cupsd listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Server {
+    Socket(PathBuf),
+    Tcp { host: String, port: u16 },
+}
+
+impl Server {
+    /// The server libcups would use: `CUPS_SERVER`, else the system socket
+    /// when it exists, else `localhost:631`.
+    pub fn from_env() -> Server {
+        match std::env::var("CUPS_SERVER") {
+            Ok(value) if !value.trim().is_empty() => Server::parse(value.trim()),
+            _ if std::path::Path::new(SYSTEM_SOCKET).exists() => {
+                Server::Socket(PathBuf::from(SYSTEM_SOCKET))
+            }
+            _ => Server::Tcp {
+                host: "localhost".into(),
+                port: 631,
+            },
+        }
+    }
+
+    /// Parses a `CUPS_SERVER` value: `/path/to/socket`, `host`, `host:port`,
+    /// `[v6]:port`, each optionally followed by `/version=...`.
+    pub fn parse(value: &str) -> Server {
+        if value.starts_with('/') {
+            return Server::Socket(PathBuf::from(value));
+        }
+        let value = value.split('/').next().unwrap_or(value);
+        let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+            match rest.split_once(']') {
+                Some((host, tail)) => (host, tail.strip_prefix(':')),
+                None => (rest, None),
+            }
+        } else {
+            match value.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (value, None),
+            }
+        };
+        Server::Tcp {
+            host: host.to_owned(),
+            port: port.and_then(|p| p.parse().ok()).unwrap_or(631),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Server::Socket(path) => path.display().to_string(),
+            Server::Tcp { host, port } => format!("{host}:{port}"),
+        }
+    }
+}
+
+/// One device as CUPS' backends report it (`CUPS-Get-Devices`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// `direct`, `network`, `file`, `serial`.
+    pub class: String,
+    pub uri: String,
+    pub info: String,
+    pub make_and_model: String,
+    /// The IEEE 1284 device ID, e.g. `MFG:Brother;MDL:HL-L2320D series;`.
+    pub device_id: String,
+}
+
+/// The state of a print queue (`Get-Printer-Attributes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueState {
+    pub device_uri: Option<String>,
+    pub info: Option<String>,
+    pub make_and_model: Option<String>,
+    /// 3 idle, 4 processing, 5 stopped.
+    pub state: i32,
+    pub reasons: Vec<String>,
+    pub accepting: bool,
+}
+
+/// The state of a job (`Get-Job-Attributes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobState {
+    /// 3 pending, 4 held, 5 processing, 6 stopped, 7 canceled, 8 aborted,
+    /// 9 completed.
+    pub state: i32,
+    pub reasons: Vec<String>,
+}
+
+pub const JOB_CANCELED: i32 = 7;
+pub const JOB_ABORTED: i32 = 8;
+pub const JOB_COMPLETED: i32 = 9;
+pub const PRINTER_STOPPED: i32 = 5;
+
+/// A CUPS server, and who we are to it.
+#[derive(Debug, Clone)]
+pub struct Cups {
+    server: Server,
+    user: String,
+    timeout: Duration,
+}
+
+impl Cups {
+    pub fn new(server: Server) -> Cups {
+        Cups {
+            server,
+            user: current_user_name().unwrap_or_else(|| "nobody".into()),
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    pub fn from_env() -> Cups {
+        Cups::new(Server::from_env())
+    }
+
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// `CUPS-Get-Devices`: what the backends find, waiting at most
+    /// `timeout_secs` for slow ones. Network-discovery backends are excluded.
+    pub fn devices(&self, timeout_secs: i32) -> Result<Vec<Device>, CupsError> {
+        const OP: &str = "CUPS-Get-Devices";
+        let mut request = self.request(Operation::CupsGetDevices, None, OP)?;
+        operation_attr(&mut request, "timeout", IppValue::Integer(timeout_secs));
+        operation_attr(
+            &mut request,
+            "exclude-schemes",
+            IppValue::Array(vec![
+                keyword_value("dnssd", OP)?,
+                keyword_value("snmp", OP)?,
+                keyword_value("lpd", OP)?,
+                keyword_value("socket", OP)?,
+            ]),
+        );
+        let response = self.send("/", request, None, OP)?;
+        Ok(groups(&response, DelimiterTag::PrinterAttributes)
+            .map(|group| Device {
+                class: text(group, "device-class").unwrap_or_default(),
+                uri: text(group, "device-uri").unwrap_or_default(),
+                info: text(group, "device-info").unwrap_or_default(),
+                make_and_model: text(group, "device-make-and-model").unwrap_or_default(),
+                device_id: text(group, "device-id").unwrap_or_default(),
+            })
+            .filter(|device| !device.uri.is_empty())
+            .collect())
+    }
+
+    /// `CUPS-Get-PPDs` for one make: the driver names (`ppd-name`) cupsd can
+    /// install.
+    pub fn driver_names(&self, make: &str) -> Result<Vec<String>, CupsError> {
+        const OP: &str = "CUPS-Get-PPDs";
+        let mut request = self.request(Operation::CupsGetPPDs, None, OP)?;
+        operation_attr(&mut request, "ppd-make", text_value(make, OP)?);
+        operation_attr(
+            &mut request,
+            "requested-attributes",
+            keyword_value("ppd-name", OP)?,
+        );
+        let response = self.send("/", request, None, OP)?;
+        Ok(groups(&response, DelimiterTag::PrinterAttributes)
+            .filter_map(|group| text(group, "ppd-name"))
+            .collect())
+    }
+
+    /// `Get-Printer-Attributes` of a local queue; `None` when there is no such
+    /// queue.
+    pub fn queue(&self, name: &str) -> Result<Option<QueueState>, CupsError> {
+        const OP: &str = "Get-Printer-Attributes";
+        let request = self.request(Operation::GetPrinterAttributes, Some(name), OP)?;
+        let response = match self.send("/", request, None, OP) {
+            Ok(response) => response,
+            Err(e) if e.ipp_status() == Some(IPP_NOT_FOUND) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let group = groups(&response, DelimiterTag::PrinterAttributes).next();
+        Ok(Some(QueueState {
+            device_uri: group.and_then(|g| text(g, "device-uri")),
+            info: group.and_then(|g| text(g, "printer-info")),
+            make_and_model: group.and_then(|g| text(g, "printer-make-and-model")),
+            state: group.and_then(|g| integer(g, "printer-state")).unwrap_or(0),
+            reasons: group
+                .map(|g| texts(g, "printer-state-reasons"))
+                .unwrap_or_default(),
+            accepting: group
+                .and_then(|g| g.get("printer-is-accepting-jobs"))
+                .is_some_and(|a| matches!(a.value(), IppValue::Boolean(true))),
+        }))
+    }
+
+    /// `CUPS-Add-Modify-Printer`: creates or changes the queue `name`, enabled
+    /// and accepting jobs, aborting a job (rather than stopping the queue) when
+    /// the backend fails. `driver` is a `ppd-name` (`everywhere` for IPP
+    /// Everywhere); `None` keeps the queue's current driver.
+    pub fn set_up_queue(
+        &self,
+        name: &str,
+        device_uri: &str,
+        driver: Option<&str>,
+        info: &str,
+    ) -> Result<(), CupsError> {
+        const OP: &str = "CUPS-Add-Modify-Printer";
+        let mut request = self.request(Operation::CupsAddModifyPrinter, Some(name), OP)?;
+        let printer = |request: &mut IppRequestResponse, name: &str, value: IppValue| {
+            request
+                .attributes_mut()
+                .add(DelimiterTag::PrinterAttributes, IppAttribute::new(name_of(name), value));
+        };
+        printer(&mut request, "device-uri", uri_value(device_uri, OP)?);
+        if let Some(driver) = driver {
+            printer(&mut request, "ppd-name", name_value(driver, OP)?);
+        }
+        printer(&mut request, "printer-info", text_value(info, OP)?);
+        printer(&mut request, "printer-is-accepting-jobs", IppValue::Boolean(true));
+        printer(&mut request, "printer-state", IppValue::Enum(3));
+        printer(
+            &mut request,
+            "printer-error-policy",
+            name_value("abort-job", OP)?,
+        );
+        self.send("/admin/", request, None, OP).map(|_| ())
+    }
+
+    /// `Print-Job`: sends `file` to the queue as `format`; returns the job id.
+    pub fn print_file(
+        &self,
+        queue: &str,
+        file: File,
+        format: &str,
+        title: &str,
+    ) -> Result<i32, CupsError> {
+        const OP: &str = "Print-Job";
+        let mut request = self.request(Operation::PrintJob, Some(queue), OP)?;
+        operation_attr(&mut request, "job-name", name_value(title, OP)?);
+        operation_attr(
+            &mut request,
+            "document-format",
+            IppValue::MimeMediaType(format.try_into().map_err(|e| encode(OP, e))?),
+        );
+        let response = self.send("/", request, Some(file), OP)?;
+        groups(&response, DelimiterTag::JobAttributes)
+            .find_map(|g| integer(g, "job-id"))
+            .ok_or(CupsError::Protocol {
+                operation: OP,
+                detail: "no job-id in the answer".into(),
+            })
+    }
+
+    /// `Get-Job-Attributes`.
+    pub fn job(&self, job_id: i32) -> Result<JobState, CupsError> {
+        const OP: &str = "Get-Job-Attributes";
+        let mut request = self.request(Operation::GetJobAttributes, None, OP)?;
+        operation_attr(&mut request, "job-uri", uri_value(&job_uri(job_id), OP)?);
+        let response = self.send("/", request, None, OP)?;
+        let group = groups(&response, DelimiterTag::JobAttributes).next();
+        Ok(JobState {
+            state: group.and_then(|g| integer(g, "job-state")).unwrap_or(0),
+            reasons: group
+                .map(|g| texts(g, "job-state-reasons"))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// `Cancel-Job`, purging its files.
+    pub fn cancel(&self, job_id: i32) -> Result<(), CupsError> {
+        const OP: &str = "Cancel-Job";
+        let mut request = self.request(Operation::CancelJob, None, OP)?;
+        operation_attr(&mut request, "job-uri", uri_value(&job_uri(job_id), OP)?);
+        operation_attr(&mut request, "purge-job", IppValue::Boolean(true));
+        self.send("/jobs/", request, None, OP).map(|_| ())
+    }
+
+    fn request(
+        &self,
+        operation: Operation,
+        queue: Option<&str>,
+        op: &'static str,
+    ) -> Result<IppRequestResponse, CupsError> {
+        let mut request = IppRequestResponse::new(IppVersion::v2_0(), operation, None)
+            .map_err(|e| encode(op, e))?;
+        if let Some(queue) = queue {
+            operation_attr(&mut request, "printer-uri", uri_value(&queue_uri(queue), op)?);
+        }
+        operation_attr(
+            &mut request,
+            "requesting-user-name",
+            name_value(&self.user, op)?,
+        );
+        Ok(request)
+    }
+
+    /// One HTTP POST carrying an IPP request (and a document), and its decoded
+    /// answer; an IPP error status becomes [`CupsError::Ipp`].
+    fn send(
+        &self,
+        resource: &str,
+        request: IppRequestResponse,
+        document: Option<File>,
+        operation: &'static str,
+    ) -> Result<IppAttributes, CupsError> {
+        let io = |source| CupsError::Io { operation, source };
+        let body = request.to_bytes();
+        let document_len = match &document {
+            Some(file) => file.metadata().map_err(io)?.len(),
+            None => 0,
+        };
+        let length = (body.len() as u64).saturating_add(document_len);
+        let mut head = format!(
+            "POST {resource} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/ipp\r\n\
+             Content-Length: {length}\r\nConnection: close\r\nUser-Agent: sdw-devices\r\n"
+        );
+        if matches!(self.server, Server::Socket(_)) {
+            head.push_str(&format!("Authorization: PeerCred {}\r\n", self.user));
+        }
+        head.push_str("\r\n");
+        let mut stream = self.connect()?;
+        stream.write_all(head.as_bytes()).map_err(io)?;
+        stream.write_all(&body).map_err(io)?;
+        if let Some(mut file) = document {
+            let copied = io::copy(&mut file, &mut stream).map_err(io)?;
+            if copied != document_len {
+                return Err(io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the document changed size while it was sent",
+                )));
+            }
+        }
+        stream.flush().map_err(io)?;
+        let (code, payload) = read_http_response(stream, operation)?;
+        if code != 200 {
+            return Err(CupsError::Http { operation, code });
+        }
+        let parsed = IppParser::new(IppReader::new(Cursor::new(payload)))
+            .parse()
+            .map_err(|e| CupsError::Protocol {
+                operation,
+                detail: e.to_string(),
+            })?;
+        let status = parsed.header().operation_or_status as u16;
+        let attributes = parsed.attributes().clone();
+        if status >= 0x0100 {
+            let message = attributes
+                .groups_of(DelimiterTag::OperationAttributes)
+                .find_map(|g| text(g, "status-message"))
+                .unwrap_or_default();
+            return Err(CupsError::Ipp {
+                operation,
+                status,
+                message,
+            });
+        }
+        Ok(attributes)
+    }
+
+    fn connect(&self) -> Result<Box<dyn ReadWrite>, CupsError> {
+        let connect = |source| CupsError::Connect {
+            server: self.server.describe(),
+            source,
+        };
+        match &self.server {
+            Server::Socket(path) => {
+                let stream = UnixStream::connect(path).map_err(connect)?;
+                stream.set_read_timeout(Some(self.timeout)).map_err(connect)?;
+                stream.set_write_timeout(Some(self.timeout)).map_err(connect)?;
+                Ok(Box::new(stream))
+            }
+            Server::Tcp { host, port } => {
+                let stream = TcpStream::connect((host.as_str(), *port)).map_err(connect)?;
+                stream.set_read_timeout(Some(self.timeout)).map_err(connect)?;
+                stream.set_write_timeout(Some(self.timeout)).map_err(connect)?;
+                Ok(Box::new(stream))
+            }
+        }
+    }
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// The `ipp://localhost/printers/NAME` URI of a local queue.
+pub fn queue_uri(name: &str) -> String {
+    format!("ipp://localhost/printers/{name}")
+}
+
+fn job_uri(id: i32) -> String {
+    format!("ipp://localhost/jobs/{id}")
+}
+
+/// Reads an HTTP/1.x response to the end: status code and body (de-chunked).
+fn read_http_response(
+    stream: Box<dyn ReadWrite>,
+    operation: &'static str,
+) -> Result<(u16, Vec<u8>), CupsError> {
+    let io = |source| CupsError::Io { operation, source };
+    let protocol = |detail: &str| CupsError::Protocol {
+        operation,
+        detail: detail.to_owned(),
+    };
+    let mut reader = BufReader::new(stream.take(MAX_RESPONSE_BYTES as u64 + 64 * 1024));
+    let mut line = String::new();
+    let (code, content_length, chunked) = loop {
+        line.clear();
+        reader.read_line(&mut line).map_err(io)?;
+        let code: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| protocol("no HTTP status line"))?;
+        let mut content_length = None;
+        let mut chunked = false;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).map_err(io)? == 0 {
+                return Err(protocol("the headers ended early"));
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                let value = value.trim();
+                if name.eq_ignore_ascii_case("content-length") {
+                    content_length = value.parse::<usize>().ok();
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = value.eq_ignore_ascii_case("chunked");
+                }
+            }
+        }
+        // 100 Continue and other interim answers precede the real one.
+        if !(100..200).contains(&code) {
+            break (code, content_length, chunked);
+        }
+    };
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            reader.read_line(&mut line).map_err(io)?;
+            let size_text = line.trim().split(';').next().unwrap_or_default();
+            let size = usize::from_str_radix(size_text, 16)
+                .map_err(|_| protocol("bad chunk size"))?;
+            if size == 0 {
+                break;
+            }
+            if body.len().saturating_add(size) > MAX_RESPONSE_BYTES {
+                return Err(protocol("answer too large"));
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            reader
+                .read_exact(body.get_mut(start..).unwrap_or_default())
+                .map_err(io)?;
+            line.clear();
+            reader.read_line(&mut line).map_err(io)?;
+        }
+    } else if let Some(length) = content_length {
+        if length > MAX_RESPONSE_BYTES {
+            return Err(protocol("answer too large"));
+        }
+        body.resize(length, 0);
+        reader.read_exact(&mut body).map_err(io)?;
+    } else {
+        reader.read_to_end(&mut body).map_err(io)?;
+    }
+    Ok((code, body))
+}
+
+/// The name of the calling user, from `/etc/passwd` (as `getpwuid` would for
+/// local accounts), for CUPS' `PeerCred` authorization.
+fn current_user_name() -> Option<String> {
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let _password = fields.next()?;
+        let line_uid: u32 = fields.next()?.parse().ok()?;
+        (line_uid == uid).then(|| name.to_owned())
+    })
+}
+
+fn groups(
+    attributes: &IppAttributes,
+    tag: DelimiterTag,
+) -> impl Iterator<Item = &ipp::attribute::IppAttributeGroup> {
+    attributes.groups_of(tag)
+}
+
+fn text(group: &ipp::attribute::IppAttributeGroup, name: &str) -> Option<String> {
+    group.get(name).and_then(|a| scalar_text(a.value()))
+}
+
+fn texts(group: &ipp::attribute::IppAttributeGroup, name: &str) -> Vec<String> {
+    match group.get(name).map(|a| a.value()) {
+        Some(IppValue::Array(values)) => values.iter().filter_map(scalar_text).collect(),
+        Some(value) => scalar_text(value).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+fn scalar_text(value: &IppValue) -> Option<String> {
+    match value {
+        IppValue::TextWithoutLanguage(_)
+        | IppValue::NameWithoutLanguage(_)
+        | IppValue::Keyword(_)
+        | IppValue::Uri(_)
+        | IppValue::UriScheme(_)
+        | IppValue::MimeMediaType(_) => Some(value.to_string()),
+        IppValue::TextWithLanguage { text, .. } => Some(text.to_string()),
+        IppValue::NameWithLanguage { name, .. } => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+fn integer(group: &ipp::attribute::IppAttributeGroup, name: &str) -> Option<i32> {
+    match group.get(name).map(|a| a.value()) {
+        Some(IppValue::Integer(i) | IppValue::Enum(i)) => Some(*i),
+        _ => None,
+    }
+}
+
+fn operation_attr(request: &mut IppRequestResponse, name: &str, value: IppValue) {
+    request.attributes_mut().add(
+        DelimiterTag::OperationAttributes,
+        IppAttribute::new(name_of(name), value),
+    );
+}
+
+fn name_of(name: &str) -> ipp::value::IppName {
+    ipp::value::IppName::new_truncated(name)
+}
+
+fn encode(operation: &'static str, e: impl std::fmt::Display) -> CupsError {
+    CupsError::Encode {
+        operation,
+        detail: e.to_string(),
+    }
+}
+
+fn uri_value(uri: &str, op: &'static str) -> Result<IppValue, CupsError> {
+    IppValue::new_uri(uri).map_err(|e| encode(op, e))
+}
+
+fn name_value(name: &str, op: &'static str) -> Result<IppValue, CupsError> {
+    IppValue::new_name_without_language(name).map_err(|e| encode(op, e))
+}
+
+fn text_value(text: &str, op: &'static str) -> Result<IppValue, CupsError> {
+    IppValue::new_text_without_language(text).map_err(|e| encode(op, e))
+}
+
+fn keyword_value(keyword: &str, op: &'static str) -> Result<IppValue, CupsError> {
+    IppValue::new_keyword(keyword).map_err(|e| encode(op, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cups_server_values_parse_like_libcups() {
+        assert_eq!(
+            Server::parse("/tmp/x/cups.sock"),
+            Server::Socket("/tmp/x/cups.sock".into())
+        );
+        assert_eq!(
+            Server::parse("printhost"),
+            Server::Tcp {
+                host: "printhost".into(),
+                port: 631
+            }
+        );
+        assert_eq!(
+            Server::parse("localhost:8631/version=1.1"),
+            Server::Tcp {
+                host: "localhost".into(),
+                port: 8631
+            }
+        );
+        assert_eq!(
+            Server::parse("[::1]:6310"),
+            Server::Tcp {
+                host: "::1".into(),
+                port: 6310
+            }
+        );
+    }
+
+    #[test]
+    fn reads_chunked_and_sized_http_answers() {
+        let chunked = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let (code, body) =
+            read_http_response(Box::new(Cursor::new(chunked.to_vec())), "t").unwrap();
+        assert_eq!((code, body.as_slice()), (200, b"abcde".as_slice()));
+        let sized = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\nxyz";
+        let (code, body) = read_http_response(Box::new(Cursor::new(sized.to_vec())), "t").unwrap();
+        assert_eq!((code, body.as_slice()), (401, b"xy".as_slice()));
+        let garbage = b"SSH-2.0-OpenSSH\r\n";
+        assert!(read_http_response(Box::new(Cursor::new(garbage.to_vec())), "t").is_err());
+    }
+
+    #[test]
+    fn the_calling_user_has_a_name() {
+        // Tests run as some local account; PeerCred needs its name.
+        assert!(current_user_name().is_some_and(|n| !n.is_empty()));
+    }
+}

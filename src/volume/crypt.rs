@@ -1,0 +1,234 @@
+//! libcryptsetup, and nothing else: opening a LUKS1/LUKS2 volume by its header,
+//! or a signature-less volume as VeraCrypt then TrueCrypt (they cannot be
+//! recognised without the passphrase; only the default PIM can be tried, as the
+//! protocol carries no PIM), and closing a mapping. libcryptsetup's own
+//! messages go to our log, never to stderr. The passphrase is handed to the
+//! library and to no one else. Effects: dm-crypt mappings.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use libcryptsetup_rs::consts::flags::{CryptActivate, CryptDeactivate, CryptTcrypt};
+use libcryptsetup_rs::consts::vals::{CryptLogLevel, EncryptionFormat};
+use libcryptsetup_rs::{CryptInit, CryptParamsTcrypt, CryptParamsTcryptRef, LibcryptErr};
+use sdw_protocol::Passphrase;
+use zeroize::Zeroize;
+
+use super::VolumeError;
+use crate::device::{Signature, Volume};
+
+const CLOSE_ATTEMPTS: u32 = 10;
+
+/// The name of our mapping for a volume, e.g. `sd-export-sdb1`.
+pub fn mapping_name(volume_name: &str) -> String {
+    let safe: String = volume_name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!("sd-export-{safe}")
+}
+
+/// Opens `volume` as `/dev/mapper/{mapping}`.
+pub fn open(volume: &Volume, mapping: &str, passphrase: &Passphrase) -> Result<(), VolumeError> {
+    route_library_logs();
+    let device = &volume.devnode;
+    let unlock_error = |e: LibcryptErr| classify(device, e);
+    let mut crypt = CryptInit::init(device).map_err(unlock_error)?;
+    match volume.signature {
+        Signature::Luks => {
+            crypt
+                .context_handle()
+                .load::<()>(None, None)
+                .map_err(unlock_error)?;
+            crypt
+                .activate_handle()
+                .activate_by_passphrase(
+                    Some(mapping),
+                    None,
+                    passphrase.expose_bytes(),
+                    CryptActivate::empty(),
+                )
+                .map_err(unlock_error)?;
+        }
+        _ => {
+            let mut params = CryptParamsTcrypt {
+                passphrase: Some(passphrase.expose_bytes().to_vec()),
+                keyfiles: None,
+                hash_name: String::new(),
+                cipher: String::new(),
+                mode: String::new(),
+                key_size: 0,
+                flags: CryptTcrypt::VERA_MODES | CryptTcrypt::LEGACY_MODES,
+                veracrypt_pim: 0,
+            };
+            let loaded = TryInto::<CryptParamsTcryptRef<'_>>::try_into(&params).and_then(
+                |mut params_ref| {
+                    crypt
+                        .context_handle()
+                        .load(Some(EncryptionFormat::Tcrypt), Some(&mut params_ref))
+                },
+            );
+            if let Some(secret) = params.passphrase.as_mut() {
+                secret.zeroize();
+            }
+            loaded.map_err(unlock_error)?;
+            crypt
+                .activate_handle()
+                .activate_by_volume_key(Some(mapping), None, CryptActivate::empty())
+                .map_err(unlock_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Closes a mapping, retrying while udev still holds it open.
+pub fn close(mapping: &str) -> Result<(), VolumeError> {
+    let lock_error = |reason: String| VolumeError::Lock {
+        mapping: mapping.to_owned(),
+        reason,
+    };
+    let path = std::path::Path::new("/dev/mapper").join(mapping);
+    let mut attempt = 0;
+    loop {
+        let result = CryptInit::init_by_name_and_header(mapping, None).and_then(|mut crypt| {
+            crypt
+                .activate_handle()
+                .deactivate(mapping, CryptDeactivate::empty())
+        });
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if errno_of(&e) == Some(libc_ebusy()) && attempt + 1 < CLOSE_ATTEMPTS => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(100 * u64::from(attempt)));
+            }
+            Err(e) if !path.exists() => {
+                tracing::warn!(mapping, error = %e, "mapping already gone");
+                return Ok(());
+            }
+            Err(e) => return Err(lock_error(e.to_string())),
+        }
+    }
+}
+
+fn libc_ebusy() -> i32 {
+    nix::errno::Errno::EBUSY as i32
+}
+
+fn errno_of(e: &LibcryptErr) -> Option<i32> {
+    match e {
+        LibcryptErr::IOError(io) => io.raw_os_error(),
+        _ => None,
+    }
+}
+
+/// EPERM is libcryptsetup's "no key available with this passphrase" (also
+/// when a signature-less volume is not VeraCrypt or TrueCrypt at all).
+fn classify(device: &std::path::Path, e: LibcryptErr) -> VolumeError {
+    match errno_of(&e) {
+        Some(errno) if errno == nix::errno::Errno::EPERM as i32 => {
+            VolumeError::WrongPassphrase(device.to_owned())
+        }
+        _ => VolumeError::Unlock {
+            device: device.to_owned(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+fn route_library_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| libcryptsetup_rs::set_log_callback::<()>(Some(library_log), None));
+}
+
+libcryptsetup_rs::c_logging_callback!(library_log, (), forward_to_tracing);
+
+fn forward_to_tracing(level: CryptLogLevel, message: &str, _: Option<&mut ()>) {
+    match level {
+        CryptLogLevel::Error => tracing::warn!(target: "libcryptsetup", "{message}"),
+        _ => tracing::debug!(target: "libcryptsetup", "{message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn mapping_names_are_safe_for_device_mapper() {
+        assert_eq!(mapping_name("sdb1"), "sd-export-sdb1");
+        assert_eq!(mapping_name("../x y"), "sd-export-xy");
+    }
+
+    #[test]
+    fn eperm_is_a_wrong_passphrase_and_anything_else_is_generic() {
+        let eperm = LibcryptErr::IOError(io::Error::from_raw_os_error(
+            nix::errno::Errno::EPERM as i32,
+        ));
+        assert!(matches!(
+            classify("/dev/sdb".as_ref(), eperm),
+            VolumeError::WrongPassphrase(_)
+        ));
+        let enomem = LibcryptErr::IOError(io::Error::from_raw_os_error(
+            nix::errno::Errno::ENOMEM as i32,
+        ));
+        assert!(matches!(
+            classify("/dev/sdb".as_ref(), enomem),
+            VolumeError::Unlock { .. }
+        ));
+    }
+
+    /// The real library on a real LUKS2 image (no device-mapper needed):
+    /// the right passphrase passes the key-slot check, a wrong one is
+    /// `WrongPassphrase`. Activation itself is tested in the QEMU lab.
+    #[test]
+    fn checks_passphrases_against_a_real_luks2_header() {
+        use libcryptsetup_rs::consts::flags::{CryptPbkdf, CryptVolumeKey};
+        use libcryptsetup_rs::consts::vals::CryptKdf;
+        use libcryptsetup_rs::{CryptPbkdfType, Either};
+
+        let image = tempfile::NamedTempFile::new().unwrap();
+        image.as_file().set_len(32 * 1024 * 1024).unwrap();
+        let mut crypt = CryptInit::init(image.path()).unwrap();
+        let cheap = CryptPbkdfType {
+            type_: CryptKdf::Pbkdf2,
+            hash: Some("sha256".into()),
+            time_ms: 0,
+            iterations: 1000,
+            max_memory_kb: 0,
+            parallel_threads: 0,
+            flags: CryptPbkdf::NO_BENCHMARK,
+        };
+        crypt.settings_handle().set_pbkdf_type(&cheap).unwrap();
+        crypt
+            .context_handle()
+            .format::<()>(
+                EncryptionFormat::Luks2,
+                ("aes", "xts-plain64"),
+                None,
+                Either::Right(64),
+                None,
+            )
+            .unwrap();
+        crypt
+            .keyslot_handle()
+            .add_by_key(None, None, b"right horse", CryptVolumeKey::empty())
+            .unwrap();
+        drop(crypt);
+
+        let check = |pass: &[u8]| {
+            let mut crypt = CryptInit::init(image.path()).unwrap();
+            crypt.context_handle().load::<()>(None, None).unwrap();
+            crypt
+                .activate_handle()
+                .activate_by_passphrase(None, None, pass, CryptActivate::empty())
+                .map_err(|e| classify(image.path(), e))
+        };
+        assert!(check(b"right horse").is_ok());
+        assert!(matches!(
+            check(b"wrong horse"),
+            Err(VolumeError::WrongPassphrase(_))
+        ));
+    }
+}
