@@ -30,11 +30,15 @@ pub const ARCHIVE_FILE_NAME: &str = "archive.sd-export";
 
 const CHUNK_BYTES: usize = 256 * 1024;
 
+/// Most exported files (PDF, images, audio, video) are compressed already: the
+/// fastest gzip level keeps large exports quick.
+const ARCHIVE_COMPRESSION: Compression = Compression::new(1);
+
 /// What to put in the archive.
 pub struct ArchiveRequest<'a> {
     pub command: &'a Command,
     pub files: &'a [PathBuf],
-    /// When given, the files go under `export_data/SOURCE-NAME/`.
+    /// When given (and not empty), the files go under `export_data/SOURCE-NAME/`.
     pub source_name: Option<&'a str>,
     /// Where to create the temporary directory; the system default if `None`.
     pub temp_root: Option<&'a Path>,
@@ -215,7 +219,7 @@ pub fn build(
     writer.append_bytes(layout::METADATA_FILE, &Metadata::to_json(request.command))?;
     let mut folder = format!("{}/", layout::EXPORT_DATA_DIR);
     writer.append_dir(&folder)?;
-    if let Some(source) = request.source_name {
+    if let Some(source) = request.source_name.filter(|name| !name.is_empty()) {
         folder = format!("{folder}{}/", sanitize(source.as_ref()));
         writer.append_dir(&folder)?;
     }
@@ -314,7 +318,7 @@ struct ArchiveWriter {
 
 impl ArchiveWriter {
     fn new(file: File) -> Self {
-        let gzip = GzEncoder::new(BufWriter::new(file), Compression::default());
+        let gzip = GzEncoder::new(BufWriter::new(file), ARCHIVE_COMPRESSION);
         let mtime = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -558,6 +562,16 @@ mod tests {
             built.included()[0].archive_name,
             "export_data/.._furious_ewok/doc.odt"
         );
+    }
+
+    #[test]
+    fn an_empty_source_name_means_no_nesting() {
+        let inputs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let temp_root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let files = vec![write(inputs.path(), "doc.odt", b"x")];
+        let built = build_in(temp_root.path(), &Command::Printer, &files, Some(""))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(built.included()[0].archive_name, "export_data/doc.odt");
     }
 
     #[test]

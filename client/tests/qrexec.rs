@@ -8,6 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use proptest::prelude::*;
 use sdw_client::archive::NoProgress;
 use sdw_client::flow::{ExportAttempt, ExportPreflight};
 use sdw_client::transport::{ExportService, OpenInVm, Transport, TransportError};
@@ -388,4 +389,39 @@ fn export_service_that_never_reads_stdin_still_finishes() {
     let reply = client.send(&Command::Disk { passphrase: None }, &[big], &mut NoProgress);
     assert_eq!(answered(reply), Status::DeviceWritable);
     lab.assert_clean();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Whatever the fake writes on stderr, the client reads the status exactly
+    /// as `Status::from_untrusted_stderr` reads the whole output.
+    #[test]
+    fn any_output_through_the_pipe_reads_as_the_protocol_rule(
+        pieces in proptest::collection::vec(
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..300),
+                Just(b"\n".to_vec()),
+                proptest::sample::select(Status::ALL).prop_map(|s| s.as_str().as_bytes().to_vec()),
+                (0usize..20_000).prop_map(|n| vec![b'#'; n]),
+            ],
+            0..10,
+        ),
+        code in prop_oneof![Just(0), 1i32..5],
+    ) {
+        let output = pieces.concat();
+        let lab = Lab::new();
+        let said = write_file(lab.path(), "said", &output);
+        let mut client = lab.open_in_vm(&format!("cat '{}' >&2; exit {code}", said.display()), None);
+        let expected = Status::from_untrusted_stderr(&output);
+        match lab.send(&mut client, &Command::UsbTest) {
+            Ok(Reply::Answered { status, .. }) => prop_assert_eq!(status, expected),
+            Err(error) => {
+                prop_assert!(code != 0 && expected == Status::UnexpectedReturnStatus, "{error}");
+                prop_assert_eq!(Status::from(&error), Status::CalledProcessError);
+            }
+            Ok(Reply::Cancelled) => prop_assert!(false, "cancelled"),
+        }
+        lab.assert_clean();
+    }
 }

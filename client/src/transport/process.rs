@@ -185,6 +185,13 @@ impl Tail {
     }
 }
 
+/// Appends `fresh` and drops all but the last [`MAX_STATUS_OUTPUT_BYTES`].
+fn keep_tail(tail: &mut Vec<u8>, fresh: &[u8]) {
+    tail.extend_from_slice(fresh);
+    let excess = tail.len().saturating_sub(MAX_STATUS_OUTPUT_BYTES);
+    tail.drain(..excess);
+}
+
 fn collect_tail(mut pipe: impl Read + Send + 'static, label: &'static str) -> Tail {
     let bytes = Arc::new(Mutex::new(Vec::with_capacity(MAX_STATUS_OUTPUT_BYTES)));
     let (closed_tx, closed) = mpsc::channel();
@@ -202,9 +209,7 @@ fn collect_tail(mut pipe: impl Read + Send + 'static, label: &'static str) -> Ta
                         .collect();
                     tracing::debug!(stream = label, output = ?shown, "device side said");
                     let mut tail = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                    tail.extend_from_slice(fresh);
-                    let excess = tail.len().saturating_sub(MAX_STATUS_OUTPUT_BYTES);
-                    tail.drain(..excess);
+                    keep_tail(&mut tail, fresh);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
@@ -214,4 +219,63 @@ fn collect_tail(mut pipe: impl Read + Send + 'static, label: &'static str) -> Ta
         let _ = closed_tx.send(());
     });
     Tail { bytes, closed }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    /// Untrusted output: random bytes, newlines and real status words, mixed.
+    fn output() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            Just(b"\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            proptest::sample::select(Status::ALL).prop_map(|s| s.as_str().as_bytes().to_vec()),
+            (0usize..3 * MAX_STATUS_OUTPUT_BYTES).prop_map(|n| vec![b'x'; n]),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn the_kept_tail_reads_as_the_whole_output(bytes in output(), cut in 1usize..9000) {
+            let mut tail = Vec::new();
+            for chunk in bytes.chunks(cut) {
+                keep_tail(&mut tail, chunk);
+            }
+            prop_assert!(tail.len() <= MAX_STATUS_OUTPUT_BYTES);
+            prop_assert!(bytes.ends_with(&tail));
+            prop_assert_eq!(Status::from_untrusted_stderr(&tail), Status::from_untrusted_stderr(&bytes));
+        }
+
+        #[test]
+        fn a_known_word_is_believed_whatever_the_exit(bytes in output(), code in 0i32..256) {
+            let exit = ExitStatus::from_raw(code << 8);
+            let parsed = Status::from_untrusted_stderr(&bytes);
+            match answer("fake", exit, &bytes) {
+                Ok(Answer::Status(status)) => {
+                    prop_assert_eq!(status, parsed);
+                    prop_assert!(code == 0 || parsed != Status::UnexpectedReturnStatus);
+                }
+                Ok(Answer::Cancelled) => prop_assert!(false, "cancelled without a cancel"),
+                Err(TransportError::Failed { code: failed, .. }) => {
+                    prop_assert_eq!(failed, code);
+                    prop_assert_eq!(parsed, Status::UnexpectedReturnStatus);
+                }
+                Err(other) => prop_assert!(false, "{other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_child_killed_by_a_signal_without_a_word_is_killed() {
+        let killed = ExitStatus::from_raw(9);
+        assert!(matches!(
+            answer("fake", killed, b"noise"),
+            Err(TransportError::Killed { .. })
+        ));
+    }
 }
