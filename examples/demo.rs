@@ -16,25 +16,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(Path::parent)
         .map(|dir| dir.join("sdw-devices"))
         .ok_or("cannot locate target/release/sdw-devices")?;
-    let out = std::env::args_os().nth(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("demo-drive"));
+    let out = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("demo-drive"));
     let work = PathBuf::from("target/demo");
     fs::create_dir_all(&work)?;
     fs::create_dir_all(&out)?;
 
     let archive = work.join("sample.sd-export");
     fs::write(&archive, sample_export_archive())?;
-    println!("built {} ({} bytes)", archive.display(), fs::metadata(&archive)?.len());
+    println!(
+        "built {} ({} bytes)",
+        archive.display(),
+        fs::metadata(&archive)?.len()
+    );
 
-    let status = run(Command::new(&binary).arg("export").arg(&archive).arg("--to").arg(&out))?;
-    println!("$ sdw-devices export {} --to {}\n  status: {status}", archive.display(), out.display());
+    let status = run(Command::new(&binary)
+        .arg("export")
+        .arg(&archive)
+        .arg("--to")
+        .arg(&out))?;
+    println!(
+        "$ sdw-devices export {} --to {}\n  status: {status}",
+        archive.display(),
+        out.display()
+    );
     for path in walk(&out)? {
         println!("  {}", path.display());
     }
 
     let probe = work.join("preflight.sd-export");
-    fs::write(&probe, ArchiveBuilder::with_metadata(r#"{"device":"usb-test"}"#).gzip())?;
+    fs::write(
+        &probe,
+        ArchiveBuilder::with_metadata(r#"{"device":"usb-test"}"#).gzip(),
+    )?;
     let status = run(Command::new(&binary).arg(&probe))?;
-    println!("$ sdw-devices {}   (usb-test: is an export drive attached?)\n  status: {status}", probe.display());
+    println!(
+        "$ sdw-devices {}   (usb-test: is an export drive attached?)\n  status: {status}",
+        probe.display()
+    );
     println!("logs: ~/.securedrop_export/logs/");
     Ok(())
 }

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use sdw_devices::testkit::{sample_export_archive, ArchiveBuilder};
 
 fn main() -> std::io::Result<()> {
-    let root = std::env::args_os().nth(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("fuzz/corpus"));
+    let root = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("fuzz/corpus"));
     let write = |target: &str, name: &str, bytes: &[u8]| -> std::io::Result<()> {
         let dir = root.join(target);
         fs::create_dir_all(&dir)?;
@@ -15,21 +18,63 @@ fn main() -> std::io::Result<()> {
     };
     write("archive", "sample-gz", &sample_export_archive())?;
     let builder = || ArchiveBuilder::with_metadata(r#"{"device":"disk","encryption_key":"k"}"#);
-    write("archive", "flat-tar", &builder().file("export_data/a.txt", b"abc").tar())?;
-    write("archive", "nested-bz2", &builder().dir("export_data/s").file("export_data/s/b", b"x").bzip2())?;
-    write("archive", "parent-tar", &builder().file("export_data/../x", b"x").tar())?;
-    write("archive", "symlink-tar", &builder().symlink("export_data/l", "../../etc").tar())?;
-    write("archive", "long-name-tar", &builder().file(&format!("export_data/{}", "n".repeat(150)), b"x").tar())?;
-    for (i, name) in ["export_data/a", "./export_data//b/./c", "../x", "/abs", "a\nb"].iter().enumerate() {
+    write(
+        "archive",
+        "flat-tar",
+        &builder().file("export_data/a.txt", b"abc").tar(),
+    )?;
+    write(
+        "archive",
+        "nested-bz2",
+        &builder()
+            .dir("export_data/s")
+            .file("export_data/s/b", b"x")
+            .bzip2(),
+    )?;
+    write(
+        "archive",
+        "parent-tar",
+        &builder().file("export_data/../x", b"x").tar(),
+    )?;
+    write(
+        "archive",
+        "symlink-tar",
+        &builder().symlink("export_data/l", "../../etc").tar(),
+    )?;
+    write(
+        "archive",
+        "long-name-tar",
+        &builder()
+            .file(&format!("export_data/{}", "n".repeat(150)), b"x")
+            .tar(),
+    )?;
+    for (i, name) in [
+        "export_data/a",
+        "./export_data//b/./c",
+        "../x",
+        "/abs",
+        "a\nb",
+    ]
+    .iter()
+    .enumerate()
+    {
         write("member_path", &format!("name-{i}"), name.as_bytes())?;
     }
-    for (i, json) in [r#"{"device":"disk","encryption_key":"x"}"#, r#"{"device":"usb-test"}"#, "[1]", r#"{"device":7}"#]
-        .iter()
-        .enumerate()
+    for (i, json) in [
+        r#"{"device":"disk","encryption_key":"x"}"#,
+        r#"{"device":"usb-test"}"#,
+        "[1]",
+        r#"{"device":7}"#,
+    ]
+    .iter()
+    .enumerate()
     {
         write("metadata", &format!("meta-{i}"), json.as_bytes())?;
     }
-    for (i, out) in ["SUCCESS_EXPORT\n", "noise\nDEVICE_LOCKED\r\n", "\u{ff}", ""].iter().enumerate() {
+    for (i, out) in ["SUCCESS_EXPORT\n", "noise\nDEVICE_LOCKED\r\n", "\u{ff}", ""]
+        .iter()
+        .enumerate()
+    {
         write("status", &format!("status-{i}"), out.as_bytes())?;
     }
     Ok(())
