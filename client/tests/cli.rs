@@ -174,6 +174,40 @@ fn disk_sends_the_passphrase_file_only_inside_the_archive() {
 }
 
 #[test]
+fn the_passphrase_can_come_from_stdin() {
+    use std::io::Write;
+    let run = Run::new();
+    let fake = run.fake("DEVICE_LOCKED", "SUCCESS_EXPORT");
+    let memo = run.file("memo.txt");
+    let mut child = run
+        .command(&[
+            "--json",
+            "--qrexec",
+            fake.to_str().unwrap(),
+            "disk",
+            "--passphrase-file",
+            "-",
+            &memo,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 0);
+    assert_eq!(
+        run.calls()[1],
+        r#"{"device":"disk","encryption_key":"from stdin"}"#
+    );
+}
+
+#[test]
 fn a_locked_drive_without_a_passphrase_source_stops_after_the_preflight() {
     let run = Run::new();
     let fake = run.fake("DEVICE_LOCKED", "SUCCESS_EXPORT");
