@@ -6,7 +6,7 @@
 //! [`crate::wire`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -64,13 +64,18 @@ impl Transport for LocalSocket {
             path: self.path.clone(),
             source,
         })?;
-        stream
+        let sent = stream
             .write_all(&request.encode())
-            .map_err(AdminError::Io)?;
-        stream.shutdown(Shutdown::Write).map_err(AdminError::Io)?;
+            .and_then(|()| stream.shutdown(Shutdown::Write));
         let mut response = Vec::new();
-        stream.read_to_end(&mut response).map_err(AdminError::Io)?;
-        Ok(response)
+        match sent.and_then(|()| stream.read_to_end(&mut response)) {
+            Ok(_) => Ok(response),
+            // qubesd aborts the connection (too long, denied): the same as an empty response.
+            Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(AdminError::Io(e)),
+        }
     }
 }
 

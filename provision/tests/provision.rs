@@ -1,0 +1,476 @@
+//! plan / apply / check / uninstall as processes against `qubesd-sim`.
+//!
+//! Assertions read the simulator's persisted state (what qubesd would report),
+//! the files under `--root` and the recorded in-qube commands.
+
+mod common;
+
+use common::{config_dir, converge, sdw_admin, vm, Sim};
+use sdw_provision::inqube::{QubeCommand, ATTACH_HELPER, UDEV_RULES};
+use sdw_provision::runner::Recorder;
+use serde_json::Value;
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+fn apply_clean(sim: &Sim, config: &std::path::Path) {
+    let run = converge("apply", sim, config, &[]);
+    assert!(run.ok(), "apply failed: {}\n{}", run.stdout, run.stderr);
+}
+
+fn prop<'a>(state: &'a Value, qube: &str, name: &str) -> Option<&'a str> {
+    vm(state, qube)["props"][name].as_str()
+}
+
+fn feature<'a>(state: &'a Value, qube: &str, name: &str) -> Option<&'a str> {
+    vm(state, qube)["features"][name].as_str()
+}
+
+fn has_tag(state: &Value, qube: &str, tag: &str) -> bool {
+    vm(state, qube)["tags"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|x| x == tag))
+}
+
+#[test]
+fn apply_on_a_stock_system_converges_and_a_second_apply_changes_nothing() {
+    let sim = Sim::start();
+    let config = config_dir("testconfig");
+    apply_clean(&sim, config.path());
+
+    let s = sim.state();
+    let sdw: Vec<&String> = s["vms"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(n, _)| has_tag(&s, n, "sd-workstation"))
+                .map(|(n, _)| n)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(sdw.len(), 12, "{sdw:?}");
+    assert_eq!(s["global"]["default_dispvm"], "sd-viewer");
+    assert_eq!(s["global"]["default_template"], "fedora-43-xfce");
+    // sd-app
+    assert_eq!(vm(&s, "sd-app")["class"], "AppVM");
+    assert_eq!(prop(&s, "sd-app", "template"), Some("sd-inbox-debian-13"));
+    assert_eq!(prop(&s, "sd-app", "netvm"), Some(""));
+    assert_eq!(prop(&s, "sd-app", "default_dispvm"), Some("sd-viewer"));
+    assert_eq!(prop(&s, "sd-app", "label"), Some("yellow"));
+    assert_eq!(vm(&s, "sd-app")["volumes"]["private"]["size"], 10 * GIB);
+    assert_eq!(vm(&s, "sd-log")["volumes"]["private"]["size"], 5 * GIB);
+    assert_eq!(
+        feature(&s, "sd-app", "vm-config.SD_SUBMISSION_KEY_FPR"),
+        Some(include_str!("fixtures/test_key.fpr").trim())
+    );
+    assert!(has_tag(&s, "sd-app", "sd-client"));
+    // the named disposables
+    for q in ["sd-devices", "sd-printers", "sd-proxy"] {
+        assert_eq!(vm(&s, q)["class"], "DispVM", "{q}");
+    }
+    assert_eq!(feature(&s, "sd-devices", "service.cups"), None);
+    assert_eq!(feature(&s, "sd-devices", "service.avahi"), None);
+    assert_eq!(feature(&s, "sd-printers", "service.cups"), Some("1"));
+    assert!(has_tag(&s, "sd-printers", "sd-export-target"));
+    assert_eq!(prop(&s, "sd-proxy", "netvm"), Some("sys-firewall"));
+    assert_eq!(
+        feature(&s, "sd-proxy", "vm-config.SD_PROXY_ORIGIN"),
+        Some("http://sdolvtfhatvsysc6l34d65ymdwxcujausv7k5jk4cy5ttzhjoi6fzvyd.onion")
+    );
+    assert_eq!(feature(&s, "sd-viewer", "internal"), Some("1"));
+    assert_eq!(
+        prop(&s, "sd-inbox-debian-13", "kernel"),
+        Some("pvgrub2-pvh")
+    );
+    // sys-usb runs on the SDW disposable template
+    assert_eq!(prop(&s, "sys-usb", "template"), Some("sd-fedora-43-dvm"));
+    assert_eq!(vm(&s, "sys-usb")["running"], true);
+
+    // dom0 files, byte for byte, with their modes
+    use std::os::unix::fs::PermissionsExt;
+    let policy = sim
+        .root()
+        .join("etc/qubes/policy.d/31-securedrop-workstation.policy");
+    assert_eq!(
+        std::fs::read_to_string(&policy).ok().as_deref(),
+        Some(include_str!(
+            "../../rpc/policy/31-securedrop-workstation.policy"
+        ))
+    );
+    let mode = std::fs::metadata(&policy)
+        .map(|m| m.permissions().mode() & 0o777)
+        .ok();
+    assert_eq!(mode, Some(0o664));
+    assert!(sim
+        .root()
+        .join("etc/qubes/policy.d/32-securedrop-workstation.policy")
+        .is_file());
+    assert!(sim
+        .root()
+        .join("var/lib/securedrop-workstation/prod")
+        .is_file());
+
+    // in-qube work: sys-usb files in its disposable template, then each template in clone order
+    let recorded: Vec<QubeCommand> = Recorder::read(&sim.recorded()).unwrap_or_default();
+    let mut order: Vec<&str> = recorded.iter().map(|c| c.qube.as_str()).collect();
+    order.dedup();
+    assert_eq!(
+        order,
+        [
+            "sd-fedora-43-dvm",
+            "sd-base-debian-13",
+            "sd-inbox-debian-13",
+            "sd-viewer-debian-13"
+        ]
+    );
+    assert!(recorded.iter().all(|c| c.user == "root"));
+    assert!(recorded
+        .iter()
+        .any(|c| c.input.as_deref() == Some(UDEV_RULES)));
+    assert!(recorded
+        .iter()
+        .any(|c| c.input.as_deref() == Some(ATTACH_HELPER)));
+    assert!(recorded
+        .iter()
+        .any(|c| c.qube == "sd-viewer-debian-13" && c.command.ends_with("install -y securedrop-keyring securedrop-log securedrop-export securedrop-workstation-viewer")));
+
+    let plan = converge("plan", &sim, config.path(), &[]);
+    assert!(plan.ok());
+    assert_eq!(
+        plan.stdout,
+        "No changes: the system matches the SecureDrop Workstation topology.\n"
+    );
+    let check = converge("check", &sim, config.path(), &[]);
+    assert!(check.ok(), "{}", check.stdout);
+    assert!(check.stdout.starts_with("OK: "));
+
+    let before = sim.state();
+    let again = converge("apply", &sim, config.path(), &[]);
+    assert!(again.ok());
+    assert!(again.stdout.contains("Applied 0 changes."));
+    assert_eq!(sim.state(), before);
+    assert_eq!(
+        Recorder::read(&sim.recorded()).map(|r| r.len()).ok(),
+        Some(recorded.len())
+    );
+}
+
+#[test]
+fn check_reports_drift_and_apply_repairs_it() {
+    let sim = Sim::start();
+    let config = config_dir("testconfig");
+    apply_clean(&sim, config.path());
+    let admin = sim.admin();
+    assert!(admin.set_prop("sd-app", "netvm", "sys-firewall").is_ok());
+    assert!(admin
+        .remove_feature("sd-proxy", "vm-config.SD_PROXY_ORIGIN")
+        .is_ok());
+    assert!(admin
+        .set_feature("sd-devices", "service.avahi", "1")
+        .is_ok());
+    assert!(admin.remove_tag("sd-app", "sd-client").is_ok());
+    assert!(admin.reset_prop("sd-gpg", "autostart").is_ok());
+    assert!(admin
+        .set_global_prop("default_dispvm", "default-dvm")
+        .is_ok());
+    let policy = sim
+        .root()
+        .join("etc/qubes/policy.d/31-securedrop-workstation.policy");
+    assert!(std::fs::write(&policy, "qubes.USBAttach * @anyvm @anyvm allow\n").is_ok());
+
+    let check = converge("check", &sim, config.path(), &[]);
+    assert_eq!(check.code, Some(1));
+    for expected in [
+        "  sd-app: netvm is sys-firewall, expected None",
+        "  sd-proxy: feature vm-config.SD_PROXY_ORIGIN is unset, expected \"http://sdolvtfhatvsysc6l34d65ymdwxcujausv7k5jk4cy5ttzhjoi6fzvyd.onion\"",
+        "  sd-devices: feature service.avahi is set, expected unset",
+        "  sd-app: tag sd-client is missing",
+        "  sd-gpg: autostart is False (default), expected True",
+        "  dom0: global default_dispvm is default-dvm, expected sd-viewer",
+        "  dom0: /etc/qubes/policy.d/31-securedrop-workstation.policy is missing or differs from what sdw-admin installs",
+        "  policy: sd-app must be allowed securedrop.Log to sd-log",
+        "  policy: sd-gpg must be allowed securedrop.GetSecretKeys to dom0",
+    ] {
+        assert!(check.stdout.contains(&format!("{expected}\n")), "missing {expected:?} in\n{}", check.stdout);
+    }
+    assert!(check.stdout.starts_with("Drift ("), "{}", check.stdout);
+
+    let plan = converge("plan", &sim, config.path(), &[]);
+    assert!(plan.stdout.starts_with("7 changes:\n"), "{}", plan.stdout);
+    assert!(plan
+        .stdout
+        .contains("  set    sd-app netvm = None (was sys-firewall)\n"));
+    assert!(plan
+        .stdout
+        .contains("  remove sd-devices feature service.avahi\n"));
+
+    let json = converge("plan", &sim, config.path(), &["--json"]);
+    let parsed: Value = serde_json::from_str(&json.stdout).unwrap_or_default();
+    assert_eq!(parsed["steps"].as_array().map(Vec::len), Some(7));
+    assert!(parsed["steps"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|s| s["action"] == "set"
+            && s["qube"] == "sd-app"
+            && s["property"] == "netvm"
+            && s["value"] == "")));
+
+    apply_clean(&sim, config.path());
+    let check = converge("check", &sim, config.path(), &[]);
+    assert!(check.ok(), "{}", check.stdout);
+}
+
+#[test]
+fn apply_repairs_a_partly_provisioned_system() {
+    let sim = Sim::start();
+    let admin = sim.admin();
+    // an sd-app from an earlier attempt, on the wrong template and running; an old sd-log; sd-whonix
+    assert!(admin
+        .create("AppVM", Some("fedora-43-xfce"), "sd-app", "red")
+        .is_ok());
+    assert!(admin.start("sd-app").is_ok());
+    assert!(admin
+        .create("AppVM", Some("fedora-43-xfce"), "sd-log", "red")
+        .is_ok());
+    assert!(admin
+        .create("AppVM", Some("fedora-43-xfce"), "sd-whonix", "black")
+        .is_ok());
+    assert!(admin.create("AppVM", None, "work2", "red").is_ok());
+    let config = config_dir("testconfig");
+
+    let plan = converge("plan", &sim, config.path(), &[]);
+    assert!(plan.ok(), "{}", plan.stderr);
+    for expected in [
+        "  stop   sd-app (its template changes)\n",
+        "  set    sd-app template = sd-inbox-debian-13 (was fedora-43-xfce)\n",
+        "  remove sd-log (install epoch unset is not 1001: recreated, its logs are lost)\n",
+        "  remove sd-whonix (no longer used by SecureDrop Workstation)\n",
+    ] {
+        assert!(
+            plan.stdout.contains(expected),
+            "missing {expected:?} in\n{}",
+            plan.stdout
+        );
+    }
+    apply_clean(&sim, config.path());
+    let s = sim.state();
+    assert_eq!(prop(&s, "sd-app", "template"), Some("sd-inbox-debian-13"));
+    assert_eq!(
+        prop(&s, "sd-app", "label"),
+        Some("red"),
+        "the label is set at creation only"
+    );
+    assert_eq!(feature(&s, "sd-log", "sd-install-epoch"), Some("1001"));
+    assert!(vm(&s, "sd-whonix").is_null());
+    let check = converge("check", &sim, config.path(), &[]);
+    assert!(check.ok(), "{}", check.stdout);
+}
+
+#[test]
+fn check_lists_a_foreign_qube_tagged_sd_workstation() {
+    let sim = Sim::start();
+    let config = config_dir("testconfig");
+    apply_clean(&sim, config.path());
+    assert!(sim.admin().set_tag("work", "sd-workstation").is_ok());
+    let check = converge("check", &sim, config.path(), &[]);
+    assert_eq!(check.code, Some(1));
+    assert!(check
+        .stdout
+        .contains("  work: is tagged sd-workstation but not part of SecureDrop Workstation\n"));
+    assert!(
+        check
+            .stdout
+            .contains("  work: default_dispvm is sd-viewer, expected None\n"),
+        "{}",
+        check.stdout
+    );
+}
+
+#[test]
+fn uninstall_removes_what_apply_made_and_restores_sys_usb() {
+    let sim = Sim::start();
+    let config = config_dir("testconfig");
+    apply_clean(&sim, config.path());
+    let admin = sim.admin();
+    assert!(admin.set_tag("work", "sd-receive-logs").is_ok());
+    assert!(admin.set_tag("vault", "sd-send-app-clipboard").is_ok());
+    assert!(admin.start("sd-proxy").is_ok());
+
+    let socket = sim.socket();
+    let root = sim.root();
+    let run = sdw_admin(&[
+        "uninstall",
+        "--force",
+        "--root",
+        root.to_str().unwrap_or_default(),
+        "--qubesd-socket",
+        socket.to_str().unwrap_or_default(),
+    ]);
+    assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
+    let at = |line: &str| {
+        run.stdout
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} not in\n{}", run.stdout))
+    };
+    assert!(at("  kill   sd-proxy (before removal)") < at("  remove sd-proxy "));
+    assert!(
+        at("  remove sd-proxy ") < at("  remove sd-app "),
+        "disposables first"
+    );
+    assert!(
+        at("  remove sd-app ") < at("  remove sd-viewer "),
+        "then AppVMs, disposable templates last"
+    );
+    assert!(
+        at("  remove sd-viewer ") < at("  remove sd-base-debian-13 "),
+        "then templates"
+    );
+
+    let s = sim.state();
+    let names: Vec<&String> = s["vms"]
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    assert!(!names.iter().any(|n| n.starts_with("sd-")), "{names:?}");
+    assert_eq!(s["global"]["default_dispvm"], "default-dvm");
+    assert_eq!(prop(&s, "sys-usb", "template"), Some("default-dvm"));
+    assert_eq!(vm(&s, "sys-usb")["running"], true);
+    assert!(!has_tag(&s, "work", "sd-receive-logs"));
+    assert!(!has_tag(&s, "vault", "sd-send-app-clipboard"));
+    assert!(!root
+        .join("etc/qubes/policy.d/31-securedrop-workstation.policy")
+        .exists());
+    assert!(!root.join("var/lib/securedrop-workstation").exists());
+
+    // nothing left to remove
+    let again = sdw_admin(&[
+        "uninstall",
+        "--force",
+        "--root",
+        root.to_str().unwrap_or_default(),
+        "--qubesd-socket",
+        socket.to_str().unwrap_or_default(),
+    ]);
+    assert!(again.ok());
+    assert!(!again.stdout.contains("remove sd-"));
+}
+
+#[test]
+fn uninstall_without_force_needs_a_terminal() {
+    let sim = Sim::start();
+    let socket = sim.socket();
+    let run = sdw_admin(&[
+        "uninstall",
+        "--root",
+        "/nonexistent",
+        "--qubesd-socket",
+        socket.to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("confirm on a terminal or pass --force"));
+}
+
+#[test]
+fn staging_writes_the_test_repository_and_no_internal_flag() {
+    let sim = Sim::start();
+    let config = config_dir("staging");
+    apply_clean(&sim, config.path());
+    let s = sim.state();
+    assert_eq!(feature(&s, "sd-viewer", "internal"), Some(""));
+    assert!(sim
+        .root()
+        .join("var/lib/securedrop-workstation/staging")
+        .is_file());
+    let recorded = Recorder::read(&sim.recorded()).unwrap_or_default();
+    let sources: Vec<&QubeCommand> = recorded
+        .iter()
+        .filter(|c| c.command.contains("apt-test_freedom_press.sources"))
+        .collect();
+    assert!(sources.iter().all(|c| c
+        .input
+        .as_deref()
+        .is_some_and(|i| i.contains("URIs: https://apt-test.freedom.press\n"))));
+    assert_eq!(sources.len(), 3);
+}
+
+#[test]
+fn an_empty_response_is_reported_as_an_access_error() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let socket = dir.path().join("deny.sock");
+    let listener =
+        std::os::unix::net::UnixListener::bind(&socket).unwrap_or_else(|e| panic!("{e}"));
+    // A qubesd that refuses every call: it closes the connection without a byte.
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            if let Ok((mut stream, _)) = listener.accept() {
+                use std::io::Read;
+                let mut request = Vec::new();
+                let _ = stream.read_to_end(&mut request);
+            }
+        }
+    });
+    let config = config_dir("testconfig");
+    let run = sdw_admin(&[
+        "plan",
+        "--config",
+        config.path().to_str().unwrap_or_default(),
+        "--qubesd-socket",
+        socket.to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr
+            .contains("Got empty response from qubesd. See journalctl in dom0 for details."),
+        "{}",
+        run.stderr
+    );
+    let _ = std::os::unix::net::UnixStream::connect(&socket);
+    let _ = server.join();
+}
+
+#[test]
+fn plan_without_the_apt_key_says_which_file_is_missing() {
+    let sim = Sim::start();
+    let config = config_dir("testconfig");
+    let key = config.path().join("apt-signing-key.asc");
+    assert!(std::fs::remove_file(&key).is_ok());
+    let run = converge("plan", &sim, config.path(), &[]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.starts_with(&format!(
+        "sdw-admin: cannot read the apt signing key {}",
+        key.display()
+    )));
+}
+
+#[test]
+fn the_simulator_speaks_the_wire_format_over_its_socket() {
+    let sim = Sim::start();
+    assert_eq!(
+        sim.raw(b"admin.label.List+ dom0 name dom0\x00"),
+        b"0\x00red\norange\nyellow\ngreen\ngray\nblue\npurple\nblack\n"
+    );
+    assert_eq!(
+        sim.raw(b"admin.vm.property.Get+netvm dom0 name sd-nope\x00"),
+        b"2\x00QubesVMNotFoundError\x00\x00No such domain: 'sd-nope'\x00"
+    );
+    assert_eq!(
+        sim.raw(b"admin.vm.Create.AppVM+fedora-43-xfce dom0 name dom0\x00name=sd-app label=yellow"),
+        b"0\x00"
+    );
+    assert_eq!(
+        sim.raw(b"admin.vm.property.Get+label dom0 name sd-app\x00"),
+        b"0\x00default=False type=label yellow"
+    );
+    // framing errors and unknown methods: the connection is closed without a byte
+    assert_eq!(sim.raw(b"admin.vm.List+ dom0 name dom0"), b"");
+    assert_eq!(sim.raw(b"admin.vm.Frobnicate+ dom0 name dom0\x00"), b"");
+    let mut too_long = b"admin.vm.feature.Set+x dom0 name sd-app\x00".to_vec();
+    too_long.resize(70_000, b'a');
+    assert_eq!(sim.raw(&too_long), b"");
+    // the state survives a restart of the simulator
+    let state = sim.state();
+    drop(sim);
+    let sim = Sim::start_from(Some(&state));
+    assert_eq!(
+        sim.raw(b"admin.vm.tag.Get+created-by-dom0 dom0 name sd-app\x00"),
+        b"0\x001"
+    );
+}
