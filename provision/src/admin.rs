@@ -414,6 +414,7 @@ impl Admin {
         name: &str,
         props: &BTreeMap<String, PropValue>,
     ) -> Result<(), AdminError> {
+        // qubesadmin's skip list for clones
         const SKIP: &[&str] = &[
             "name",
             "qid",
@@ -422,6 +423,15 @@ impl Admin {
             "uuid",
             "installed_by_rpm",
             "klass",
+            // read-only runtime properties of qubesd
+            "xid",
+            "stubdom_xid",
+            "start_time",
+            "backup_timestamp",
+            "dispid",
+            "icon",
+            "updateable",
+            "is_preload",
         ];
         for (prop, value) in props {
             if !value.is_default && !SKIP.contains(&prop.as_str()) {
