@@ -278,16 +278,21 @@ impl Cups {
         const OP: &str = "CUPS-Add-Modify-Printer";
         let mut request = self.request(Operation::CupsAddModifyPrinter, Some(name), OP)?;
         let printer = |request: &mut IppRequestResponse, name: &str, value: IppValue| {
-            request
-                .attributes_mut()
-                .add(DelimiterTag::PrinterAttributes, IppAttribute::new(name_of(name), value));
+            request.attributes_mut().add(
+                DelimiterTag::PrinterAttributes,
+                IppAttribute::new(name_of(name), value),
+            );
         };
         printer(&mut request, "device-uri", uri_value(device_uri, OP)?);
         if let Some(driver) = driver {
             printer(&mut request, "ppd-name", name_value(driver, OP)?);
         }
         printer(&mut request, "printer-info", text_value(info, OP)?);
-        printer(&mut request, "printer-is-accepting-jobs", IppValue::Boolean(true));
+        printer(
+            &mut request,
+            "printer-is-accepting-jobs",
+            IppValue::Boolean(true),
+        );
         printer(&mut request, "printer-state", IppValue::Enum(3));
         printer(
             &mut request,
@@ -314,12 +319,12 @@ impl Cups {
             IppValue::MimeMediaType(format.try_into().map_err(|e| encode(OP, e))?),
         );
         let response = self.send("/", request, Some(file), OP)?;
-        groups(&response, DelimiterTag::JobAttributes)
-            .find_map(|g| integer(g, "job-id"))
-            .ok_or(CupsError::Protocol {
-                operation: OP,
-                detail: "no job-id in the answer".into(),
-            })
+        let job_id =
+            groups(&response, DelimiterTag::JobAttributes).find_map(|g| integer(g, "job-id"));
+        job_id.ok_or(CupsError::Protocol {
+            operation: OP,
+            detail: "no job-id in the answer".into(),
+        })
     }
 
     /// `Get-Job-Attributes`.
@@ -355,7 +360,11 @@ impl Cups {
         let mut request = IppRequestResponse::new(IppVersion::v2_0(), operation, None)
             .map_err(|e| encode(op, e))?;
         if let Some(queue) = queue {
-            operation_attr(&mut request, "printer-uri", uri_value(&queue_uri(queue), op)?);
+            operation_attr(
+                &mut request,
+                "printer-uri",
+                uri_value(&queue_uri(queue), op)?,
+            );
         }
         operation_attr(
             &mut request,
@@ -436,14 +445,22 @@ impl Cups {
         match &self.server {
             Server::Socket(path) => {
                 let stream = UnixStream::connect(path).map_err(connect)?;
-                stream.set_read_timeout(Some(self.timeout)).map_err(connect)?;
-                stream.set_write_timeout(Some(self.timeout)).map_err(connect)?;
+                stream
+                    .set_read_timeout(Some(self.timeout))
+                    .map_err(connect)?;
+                stream
+                    .set_write_timeout(Some(self.timeout))
+                    .map_err(connect)?;
                 Ok(Box::new(stream))
             }
             Server::Tcp { host, port } => {
                 let stream = TcpStream::connect((host.as_str(), *port)).map_err(connect)?;
-                stream.set_read_timeout(Some(self.timeout)).map_err(connect)?;
-                stream.set_write_timeout(Some(self.timeout)).map_err(connect)?;
+                stream
+                    .set_read_timeout(Some(self.timeout))
+                    .map_err(connect)?;
+                stream
+                    .set_write_timeout(Some(self.timeout))
+                    .map_err(connect)?;
                 Ok(Box::new(stream))
             }
         }
@@ -513,8 +530,8 @@ fn read_http_response(
             line.clear();
             reader.read_line(&mut line).map_err(io)?;
             let size_text = line.trim().split(';').next().unwrap_or_default();
-            let size = usize::from_str_radix(size_text, 16)
-                .map_err(|_| protocol("bad chunk size"))?;
+            let size =
+                usize::from_str_radix(size_text, 16).map_err(|_| protocol("bad chunk size"))?;
             if size == 0 {
                 break;
             }

@@ -1,55 +1,615 @@
-//! The print service: `printer-preflight`, `printer-test`, `printer`.
-//! For now: detection of USB printers (interface class 07) with libudev.
+//! The print service of `sd-printers`: `printer-preflight`, `printer-test`
+//! and `printer`, on CUPS.
+//!
+//! One run, top-down ([`run`]):
+//! 1. `printer` only: stream every file of `export_data/` into a private 0700
+//!    folder and classify each by its first bytes
+//!    ([`sdw_protocol::printable`]); one refused file stops everything before
+//!    anything is printed.
+//! 2. Detect: the USB printers on the bus ([`usb`]: udev, or a simulated bus
+//!    in tests), exactly one, paired with the device CUPS' backends report for
+//!    it (URI and IEEE 1284 ID, [`cups::Cups::devices`]).
+//! 3. Decide from the support table ([`support`]): driverless IPP Everywhere
+//!    over USB, a listed driver that must be installed, or refused.
+//! 4. Set up the one queue [`QUEUE`] idempotently (`CUPS-Add-Modify-Printer`).
+//! 5. Convert office documents to PDF ([`convert`]), then print each file and
+//!    wait for each job to reach a final state, within a bounded time.
+//!
+//! Effects: the private folder (removed on every path when the run ends), the
+//! CUPS queue, print jobs, LibreOffice runs. Everything honours `CUPS_SERVER`.
+//! [`PrintError::status`] is the one mapping from failures to status words.
 
+pub mod convert;
+pub mod cups;
+pub mod support;
+pub mod testpage;
+pub mod usb;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sdw_protocol::printable::{self, Printable, Refusal, HEAD_BYTES};
 use sdw_protocol::{Command, Status};
 
-use crate::archive::{Archive, ExportPlan};
+use crate::archive::{Archive, ArchiveError, ExportMember, ExportPlan};
+use convert::ConvertError;
+use cups::{Cups, CupsError, Device};
+use support::{Decision, DeviceId, SupportTable, TableError};
+use usb::{UsbBus, UsbError, UsbPrinter};
 
+/// The name of the one print queue this service sets up.
+pub const QUEUE: &str = "sdw-printer";
+/// How long one job may take to reach a final state, unless
+/// `SDW_PRINT_JOB_TIMEOUT_SECS` says otherwise.
+pub const JOB_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long one LibreOffice conversion may take.
+pub const CONVERT_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long CUPS' backends may take to list devices.
+const DISCOVERY_TIMEOUT_SECS: i32 = 10;
+
+/// Every way a print command can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum PrintError {
     #[error("no USB printer attached")]
     NotFound,
     #[error("{0} USB printers attached")]
     Multiple(usize),
-    #[error("udev enumeration failed: {0}")]
-    Udev(std::io::Error),
-    #[error("printing is not available yet")]
-    NotSupported,
+    #[error("reading the USB bus: {0}")]
+    Usb(#[from] UsbError),
+    #[error("CUPS reports no device for the USB printer {0}")]
+    NoUri(String),
+    #[error("CUPS device discovery failed: {0}")]
+    Discovery(CupsError),
+    #[error("printer {make:?} {model:?} is not supported: {reason}")]
+    NotSupported {
+        make: String,
+        model: String,
+        reason: String,
+    },
+    #[error("driver {driver} for {model:?} is not installed (package {package})")]
+    DriverUnavailable {
+        model: String,
+        driver: String,
+        package: String,
+    },
+    #[error("listing installed drivers failed: {0}")]
+    DriverLookup(CupsError),
+    #[error("setting up the print queue failed: {0}")]
+    Install(CupsError),
+    #[error("the print queue is not as it was set up: {0}")]
+    InstallCheck(String),
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error("file {index} cannot be printed: {kind:?}")]
+    Unprintable { index: usize, kind: Refusal },
+    #[error("file {index} is of a type that is not printed")]
+    MimetypeUnsupported { index: usize },
+    #[error("the archive holds no files to print")]
+    NothingToPrint,
+    #[error("the archive changed while it was read: {0}")]
+    Archive(#[from] ArchiveError),
+    #[error("private print folder: {0}")]
+    Staging(io::Error),
+    #[error("converting file {index} to PDF failed: {source}")]
+    Convert { index: usize, source: ConvertError },
+    #[error("submitting job {index} failed: {source}")]
+    Submit { index: usize, source: CupsError },
+    #[error("following job {job} failed: {source}")]
+    Follow { job: i32, source: CupsError },
+    #[error("job {job} ended {state} ({reasons}); printer: {printer_reasons}")]
+    JobFailed {
+        job: i32,
+        state: &'static str,
+        reasons: String,
+        printer_reasons: String,
+    },
+    #[error("the printer stopped during job {job}: {printer_reasons}")]
+    PrinterStopped { job: i32, printer_reasons: String },
+    #[error("job {job} did not finish within {timeout:?} (printer: {printer_reasons})")]
+    Timeout {
+        job: i32,
+        timeout: Duration,
+        printer_reasons: String,
+    },
 }
 
 impl PrintError {
+    /// The status word the client is told: the one mapping for printing.
     pub fn status(&self) -> Status {
         match self {
-            PrintError::NotFound | PrintError::Udev(_) => Status::ErrorPrinterNotFound,
+            PrintError::NotFound | PrintError::Usb(_) => Status::ErrorPrinterNotFound,
             PrintError::Multiple(_) => Status::ErrorMultiplePrintersFound,
-            PrintError::NotSupported => Status::ErrorPrinterNotSupported,
+            PrintError::NoUri(_) | PrintError::Discovery(_) => Status::ErrorPrinterUri,
+            PrintError::NotSupported { .. } | PrintError::Table(_) => {
+                Status::ErrorPrinterNotSupported
+            }
+            PrintError::DriverUnavailable { .. } | PrintError::DriverLookup(_) => {
+                Status::ErrorPrinterDriverUnavailable
+            }
+            PrintError::Install(_) | PrintError::InstallCheck(_) => Status::ErrorPrinterInstall,
+            PrintError::Unprintable { .. } => Status::ErrorUnprintableType,
+            PrintError::MimetypeUnsupported { .. } => Status::ErrorMimetypeUnsupported,
+            PrintError::NothingToPrint
+            | PrintError::Archive(_)
+            | PrintError::Staging(_)
+            | PrintError::Convert { .. }
+            | PrintError::Submit { .. }
+            | PrintError::Follow { .. }
+            | PrintError::JobFailed { .. }
+            | PrintError::PrinterStopped { .. }
+            | PrintError::Timeout { .. } => Status::ErrorPrint,
         }
     }
 }
 
-/// Handles a print command.
-pub fn run(
-    command: &Command,
-    _archive: &Archive,
-    _plan: &ExportPlan,
-) -> Result<Status, PrintError> {
-    let printers = usb_printers()?;
-    tracing::info!(command = command.device_value(), printers, "print");
-    match printers {
-        0 => Err(PrintError::NotFound),
-        1 => Err(PrintError::NotSupported),
-        n => Err(PrintError::Multiple(n)),
+/// Handles a print command, with the USB bus and CUPS server the environment
+/// names.
+pub fn run(command: &Command, archive: &Archive, plan: &ExportPlan) -> Result<Status, PrintError> {
+    let service = Service {
+        usb: usb::from_env(),
+        cups: Cups::from_env(),
+        table: SupportTable::builtin()?,
+        job_timeout: job_timeout_from_env(),
+    };
+    tracing::info!(command = command.device_value(), server = ?service.cups.server(), "print");
+    service.run(command, archive, plan)
+}
+
+fn job_timeout_from_env() -> Duration {
+    std::env::var("SDW_PRINT_JOB_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(JOB_TIMEOUT)
+}
+
+/// The print service with its boundaries.
+pub struct Service {
+    pub usb: Box<dyn UsbBus>,
+    pub cups: Cups,
+    pub table: SupportTable,
+    pub job_timeout: Duration,
+}
+
+/// The printer found and the queue set up for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    pub make: String,
+    pub model: String,
+    pub uri: String,
+    pub driver: String,
+}
+
+/// One file to print, in the private folder.
+struct Staged {
+    index: usize,
+    path: PathBuf,
+    kind: Printable,
+}
+
+impl Service {
+    pub fn run(
+        &self,
+        command: &Command,
+        archive: &Archive,
+        plan: &ExportPlan,
+    ) -> Result<Status, PrintError> {
+        match command {
+            Command::PrinterPreflight => {
+                self.prepare()?;
+                Ok(Status::PrinterPreflightSuccess)
+            }
+            Command::PrinterTest => {
+                let work = private_folder()?;
+                let page = work.path().join("test-page.pdf");
+                write_private(&page, &testpage::pdf())?;
+                self.prepare()?;
+                self.print(&[Staged {
+                    index: 0,
+                    path: page,
+                    kind: Printable::Direct(printable::DirectKind::Pdf),
+                }])?;
+                Ok(Status::PrinterTestSuccess)
+            }
+            _ => {
+                let work = private_folder()?;
+                let mut staged = stage(archive, plan, work.path())?;
+                if staged.is_empty() {
+                    return Err(PrintError::NothingToPrint);
+                }
+                self.prepare()?;
+                convert_all(&mut staged, work.path())?;
+                self.print(&staged)?;
+                Ok(Status::PrinterSuccess)
+            }
+        }
+    }
+
+    /// Finds the one supported printer and sets up its queue.
+    pub fn prepare(&self) -> Result<Ready, PrintError> {
+        let ready = self.detect()?;
+        self.set_up_queue(&ready)?;
+        Ok(ready)
+    }
+
+    /// The one USB printer, its CUPS device, and how to drive it.
+    pub fn detect(&self) -> Result<Ready, PrintError> {
+        let printers = self.usb.printers()?;
+        tracing::info!(count = printers.len(), "USB printers");
+        let usb = match printers.as_slice() {
+            [] => return Err(PrintError::NotFound),
+            [one] => one,
+            more => return Err(PrintError::Multiple(more.len())),
+        };
+        let devices = self
+            .cups
+            .devices(DISCOVERY_TIMEOUT_SECS)
+            .map_err(PrintError::Discovery)?;
+        tracing::info!(
+            devices = devices.len(),
+            schemes = ?devices.iter().map(|d| d.uri.split(':').next().unwrap_or_default()).collect::<Vec<_>>(),
+            "CUPS devices"
+        );
+        let device = pair(usb, &devices).ok_or_else(|| PrintError::NoUri(describe(usb)))?;
+        let id = DeviceId::parse(&device.device_id);
+        let make = id
+            .make
+            .or_else(|| usb.manufacturer.clone())
+            .unwrap_or_default();
+        let model = id.model.or_else(|| usb.product.clone()).unwrap_or_default();
+        let driverless = is_loopback_ipp(&device.uri);
+        let decision = self.table.decide(&make, &model, driverless);
+        tracing::info!(make = ?make, model = ?model, driverless, decision = ?decision, "printer");
+        let driver = match decision {
+            Decision::Refused { reason } => {
+                return Err(PrintError::NotSupported {
+                    make,
+                    model,
+                    reason,
+                })
+            }
+            Decision::Unknown => {
+                return Err(PrintError::NotSupported {
+                    make,
+                    model,
+                    reason: "not in printers/supported.json".into(),
+                })
+            }
+            Decision::Driverless { driver } => driver,
+            Decision::Driver {
+                driver,
+                package,
+                make: driver_make,
+            } => {
+                let installed = self
+                    .cups
+                    .driver_names(&driver_make)
+                    .map_err(PrintError::DriverLookup)?;
+                if !installed.iter().any(|name| name == &driver) {
+                    return Err(PrintError::DriverUnavailable {
+                        model,
+                        driver,
+                        package,
+                    });
+                }
+                driver
+            }
+        };
+        Ok(Ready {
+            make,
+            model,
+            uri: device.uri.clone(),
+            driver,
+        })
+    }
+
+    /// Creates or updates [`QUEUE`] for the printer; does nothing when it is
+    /// already set up, enabled and accepting jobs.
+    pub fn set_up_queue(&self, ready: &Ready) -> Result<(), PrintError> {
+        let info = format!(
+            "SecureDrop Workstation: {} {} ({})",
+            ready.make, ready.model, ready.driver
+        );
+        let current = self.cups.queue(QUEUE).map_err(PrintError::Install)?;
+        let same = current.as_ref().is_some_and(|q| {
+            q.device_uri.as_deref() == Some(ready.uri.as_str()) && q.info.as_deref() == Some(&info)
+        });
+        let usable = current
+            .as_ref()
+            .is_some_and(|q| q.accepting && q.state != cups::PRINTER_STOPPED);
+        if same && usable {
+            tracing::info!(queue = QUEUE, "queue already set up");
+            return Ok(());
+        }
+        let driver = if same {
+            None
+        } else {
+            Some(ready.driver.as_str())
+        };
+        tracing::info!(queue = QUEUE, driver = ?driver, "setting up the queue");
+        self.cups
+            .set_up_queue(QUEUE, &ready.uri, driver, &info)
+            .map_err(PrintError::Install)?;
+        let after = self
+            .cups
+            .queue(QUEUE)
+            .map_err(PrintError::Install)?
+            .ok_or_else(|| PrintError::InstallCheck("the queue does not exist".into()))?;
+        if after.device_uri.as_deref() != Some(ready.uri.as_str()) || !after.accepting {
+            return Err(PrintError::InstallCheck(format!(
+                "accepting={}, same device={}",
+                after.accepting,
+                after.device_uri.as_deref() == Some(ready.uri.as_str())
+            )));
+        }
+        Ok(())
+    }
+
+    /// Prints each file in order, waiting for each job to end.
+    fn print(&self, files: &[Staged]) -> Result<(), PrintError> {
+        for file in files {
+            let format = file.kind.mime_type().unwrap_or("application/octet-stream");
+            let handle = File::open(&file.path).map_err(PrintError::Staging)?;
+            let job = self
+                .cups
+                .print_file(QUEUE, handle, format, "sdw-print")
+                .map_err(|source| PrintError::Submit {
+                    index: file.index,
+                    source,
+                })?;
+            tracing::info!(file = file.index, job, format, "job submitted");
+            self.wait(job)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for a job to reach a final state; `completed` is the only success.
+    fn wait(&self, job: i32) -> Result<(), PrintError> {
+        let started = Instant::now();
+        let follow = |source| PrintError::Follow { job, source };
+        loop {
+            let state = self.cups.job(job).map_err(follow)?;
+            let printer_reasons = || {
+                self.cups
+                    .queue(QUEUE)
+                    .ok()
+                    .flatten()
+                    .map(|q| q.reasons.join(","))
+                    .unwrap_or_default()
+            };
+            match state.state {
+                cups::JOB_COMPLETED => {
+                    tracing::info!(
+                        job,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "job completed"
+                    );
+                    return Ok(());
+                }
+                cups::JOB_CANCELED | cups::JOB_ABORTED => {
+                    let printer_reasons = printer_reasons();
+                    tracing::error!(job, state = state.state, reasons = ?state.reasons, printer_reasons = ?printer_reasons, "job failed");
+                    return Err(PrintError::JobFailed {
+                        job,
+                        state: if state.state == cups::JOB_ABORTED {
+                            "aborted"
+                        } else {
+                            "canceled"
+                        },
+                        reasons: state.reasons.join(","),
+                        printer_reasons,
+                    });
+                }
+                _ => {}
+            }
+            let queue = self.cups.queue(QUEUE).map_err(follow)?;
+            if let Some(queue) = queue.filter(|q| q.state == cups::PRINTER_STOPPED) {
+                let printer_reasons = queue.reasons.join(",");
+                tracing::error!(job, printer_reasons = ?printer_reasons, "printer stopped");
+                let _ = self.cups.cancel(job);
+                return Err(PrintError::PrinterStopped {
+                    job,
+                    printer_reasons,
+                });
+            }
+            if started.elapsed() >= self.job_timeout {
+                let printer_reasons = printer_reasons();
+                tracing::error!(job, printer_reasons = ?printer_reasons, "job timed out; cancelling it");
+                if let Err(e) = self.cups.cancel(job) {
+                    tracing::error!(job, error = %e, "cancelling the job failed");
+                }
+                return Err(PrintError::Timeout {
+                    job,
+                    timeout: self.job_timeout,
+                    printer_reasons,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 
-/// Counts USB interfaces of class 07 (printer).
-fn usb_printers() -> Result<usize, PrintError> {
-    let mut enumerator = udev::Enumerator::new().map_err(PrintError::Udev)?;
-    enumerator
-        .match_subsystem("usb")
-        .map_err(PrintError::Udev)?;
-    enumerator
-        .match_attribute("bInterfaceClass", "07")
-        .map_err(PrintError::Udev)?;
-    Ok(enumerator.scan_devices().map_err(PrintError::Udev)?.count())
+/// The CUPS device for the USB printer: a `usb://` device with its serial (or,
+/// without serials, its make and model), or, for an IPP-over-USB printer, the
+/// loopback IPP endpoint `ipp-usb` serves for it, preferred when present.
+/// Network printers are never chosen.
+fn pair<'a>(usb: &UsbPrinter, devices: &'a [Device]) -> Option<&'a Device> {
+    let same_printer = |device: &&Device| {
+        let id = DeviceId::parse(&device.device_id);
+        let same_model = || match (&usb.product, &id.model) {
+            (Some(product), Some(model)) => support::same_model(
+                usb.manufacturer.as_deref().unwrap_or_default(),
+                product,
+                id.make.as_deref().unwrap_or_default(),
+                model,
+            ),
+            _ => false,
+        };
+        if device.uri.starts_with("usb://") {
+            match (uri_serial(&device.uri), &usb.serial) {
+                (Some(theirs), Some(ours)) => theirs.eq_ignore_ascii_case(ours),
+                _ => same_model(),
+            }
+        } else {
+            usb.ipp_usb && is_loopback_ipp(&device.uri) && same_model()
+        }
+    };
+    let candidates: Vec<&Device> = devices.iter().filter(same_printer).collect();
+    candidates
+        .iter()
+        .find(|d| is_loopback_ipp(&d.uri))
+        .or_else(|| candidates.first())
+        .copied()
 }
+
+/// The `serial=` of a CUPS `usb://` URI.
+fn uri_serial(uri: &str) -> Option<String> {
+    let query = uri.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("serial="))
+        .map(percent_decode)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An `ipp://` or `ipps://` URI on this machine, as `ipp-usb` serves.
+fn is_loopback_ipp(uri: &str) -> bool {
+    let Some(rest) = uri
+        .strip_prefix("ipp://")
+        .or_else(|| uri.strip_prefix("ipps://"))
+    else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
+}
+
+fn describe(usb: &UsbPrinter) -> String {
+    format!(
+        "{} {} ({}:{})",
+        usb.manufacturer.as_deref().unwrap_or("?"),
+        usb.product.as_deref().unwrap_or("?"),
+        usb.vendor_id,
+        usb.product_id
+    )
+}
+
+/// A private 0700 folder under `TMPDIR`, removed when dropped.
+fn private_folder() -> Result<tempfile::TempDir, PrintError> {
+    tempfile::Builder::new()
+        .prefix("sdw-print-")
+        .tempdir()
+        .map_err(PrintError::Staging)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PrintError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(PrintError::Staging)?;
+    file.write_all(bytes).map_err(PrintError::Staging)
+}
+
+/// Streams every file of `export_data/` (any depth) into `work` as
+/// `file-N`, classifies each by its first bytes, and refuses the whole job
+/// when one cannot print.
+fn stage(archive: &Archive, plan: &ExportPlan, work: &Path) -> Result<Vec<Staged>, PrintError> {
+    let files = work.join("files");
+    fs::create_dir(&files).map_err(PrintError::Staging)?;
+    let mut staged = Vec::new();
+    archive.for_each_export_member(plan, |member| {
+        let ExportMember::File { data, .. } = member else {
+            return Ok::<(), PrintError>(());
+        };
+        let index = staged.len();
+        let path = files.join(format!("file-{index}"));
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(PrintError::Staging)?;
+        let mut head = Vec::with_capacity(HEAD_BYTES);
+        data.take(HEAD_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(PrintError::Staging)?;
+        out.write_all(&head).map_err(PrintError::Staging)?;
+        io::copy(data, &mut out).map_err(PrintError::Staging)?;
+        out.sync_all().map_err(PrintError::Staging)?;
+        let kind = printable::classify(&head);
+        tracing::info!(file = index, kind = ?kind, "classified");
+        staged.push(Staged { index, path, kind });
+        Ok(())
+    })?;
+    for file in &staged {
+        match file.kind {
+            Printable::Refused(kind) => {
+                return Err(PrintError::Unprintable {
+                    index: file.index,
+                    kind,
+                })
+            }
+            Printable::Unknown => {
+                return Err(PrintError::MimetypeUnsupported { index: file.index })
+            }
+            Printable::Direct(_) | Printable::Convert(_) => {}
+        }
+    }
+    Ok(staged)
+}
+
+/// Converts every office document to PDF, in place of the original.
+fn convert_all(staged: &mut [Staged], work: &Path) -> Result<(), PrintError> {
+    for file in staged.iter_mut() {
+        let Printable::Convert(kind) = file.kind else {
+            continue;
+        };
+        let named = file.path.with_extension(kind.extension());
+        fs::rename(&file.path, &named).map_err(PrintError::Staging)?;
+        let scratch = work.join(format!("convert-{}", file.index));
+        let pdf = convert::to_pdf(&named, &scratch, CONVERT_TIMEOUT).map_err(|source| {
+            tracing::error!(file = file.index, error = %source, "conversion failed");
+            PrintError::Convert {
+                index: file.index,
+                source,
+            }
+        })?;
+        file.path = pdf;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

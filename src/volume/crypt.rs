@@ -5,6 +5,7 @@
 //! messages go to our log, never to stderr. The passphrase is handed to the
 //! library and to no one else. Effects: dm-crypt mappings.
 
+use std::path::Path;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -51,27 +52,7 @@ pub fn open(volume: &Volume, mapping: &str, passphrase: &Passphrase) -> Result<(
                 .map_err(unlock_error)?;
         }
         _ => {
-            let mut params = CryptParamsTcrypt {
-                passphrase: Some(passphrase.expose_bytes().to_vec()),
-                keyfiles: None,
-                hash_name: String::new(),
-                cipher: String::new(),
-                mode: String::new(),
-                key_size: 0,
-                flags: CryptTcrypt::VERA_MODES | CryptTcrypt::LEGACY_MODES,
-                veracrypt_pim: 0,
-            };
-            let loaded = TryInto::<CryptParamsTcryptRef<'_>>::try_into(&params).and_then(
-                |mut params_ref| {
-                    crypt
-                        .context_handle()
-                        .load(Some(EncryptionFormat::Tcrypt), Some(&mut params_ref))
-                },
-            );
-            if let Some(secret) = params.passphrase.as_mut() {
-                secret.zeroize();
-            }
-            loaded.map_err(unlock_error)?;
+            load_tcrypt(&mut crypt, device, passphrase)?;
             crypt
                 .activate_handle()
                 .activate_by_volume_key(Some(mapping), None, CryptActivate::empty())
@@ -81,13 +62,65 @@ pub fn open(volume: &Volume, mapping: &str, passphrase: &Passphrase) -> Result<(
     Ok(())
 }
 
+/// The header hashes of VeraCrypt and TrueCrypt, most likely first.
+/// libcryptsetup-rs cannot pass "any hash" (a NULL name), so each is named.
+const TCRYPT_HASHES: &[&str] = &["sha512", "whirlpool", "sha256", "streebog", "ripemd160"];
+
+/// Loads a VeraCrypt (default PIM) or TrueCrypt header by trying the passphrase
+/// with each header hash.
+fn load_tcrypt(
+    crypt: &mut libcryptsetup_rs::CryptDevice,
+    device: &Path,
+    passphrase: &Passphrase,
+) -> Result<(), VolumeError> {
+    let mut last_error = None;
+    for hash in TCRYPT_HASHES {
+        let mut params = CryptParamsTcrypt {
+            passphrase: Some(passphrase.expose_bytes().to_vec()),
+            keyfiles: None,
+            hash_name: (*hash).to_owned(),
+            cipher: String::new(),
+            mode: String::new(),
+            key_size: 0,
+            flags: CryptTcrypt::VERA_MODES | CryptTcrypt::LEGACY_MODES,
+            veracrypt_pim: 0,
+        };
+        let loaded =
+            TryInto::<CryptParamsTcryptRef<'_>>::try_into(&params).and_then(|mut params_ref| {
+                crypt
+                    .context_handle()
+                    .load(Some(EncryptionFormat::Tcrypt), Some(&mut params_ref))
+            });
+        if let Some(secret) = params.passphrase.as_mut() {
+            secret.zeroize();
+        }
+        match loaded {
+            Ok(()) => {
+                tracing::info!(hash, "opened a VeraCrypt/TrueCrypt header");
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::debug!(hash, error = %e, "no VeraCrypt/TrueCrypt header with this hash");
+                last_error = Some(e);
+            }
+        }
+    }
+    Err(match last_error {
+        Some(e) => classify(device, e),
+        None => VolumeError::Unlock {
+            device: device.to_owned(),
+            reason: "no header hash to try".into(),
+        },
+    })
+}
+
 /// Closes a mapping, retrying while udev still holds it open.
 pub fn close(mapping: &str) -> Result<(), VolumeError> {
     let lock_error = |reason: String| VolumeError::Lock {
         mapping: mapping.to_owned(),
         reason,
     };
-    let path = std::path::Path::new("/dev/mapper").join(mapping);
+    let path = Path::new("/dev/mapper").join(mapping);
     let mut attempt = 0;
     loop {
         let result = CryptInit::init_by_name_and_header(mapping, None).and_then(|mut crypt| {
@@ -123,7 +156,7 @@ fn errno_of(e: &LibcryptErr) -> Option<i32> {
 
 /// EPERM is libcryptsetup's "no key available with this passphrase" (also
 /// when a signature-less volume is not VeraCrypt or TrueCrypt at all).
-fn classify(device: &std::path::Path, e: LibcryptErr) -> VolumeError {
+fn classify(device: &Path, e: LibcryptErr) -> VolumeError {
     match errno_of(&e) {
         Some(errno) if errno == nix::errno::Errno::EPERM as i32 => {
             VolumeError::WrongPassphrase(device.to_owned())

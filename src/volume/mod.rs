@@ -58,6 +58,7 @@ pub struct Unlocked {
 pub struct Mounted {
     mount_point: PathBuf,
     mounted_by_us: bool,
+    released: bool,
     unlocked: Option<Unlocked>,
 }
 
@@ -150,11 +151,15 @@ impl Mounted {
     }
 
     fn unmount_now(&mut self) -> Result<(), VolumeError> {
-        if !self.mounted_by_us {
-            return mount::sync(&self.mount_point);
+        if self.released {
+            return Ok(());
         }
-        mount::unmount_private(&self.mount_point)?;
-        self.mounted_by_us = false;
+        if self.mounted_by_us {
+            mount::unmount_private(&self.mount_point)?;
+        } else {
+            mount::sync(&self.mount_point)?;
+        }
+        self.released = true;
         Ok(())
     }
 }
@@ -163,7 +168,7 @@ impl Drop for Mounted {
     fn drop(&mut self) {
         if let Err(error) = self.unmount_now() {
             tracing::error!(%error, "could not unmount the volume");
-            if self.mounted_by_us {
+            if self.mounted_by_us && !self.released {
                 // Still mounted: locking would fail and lose nothing; detach so
                 // that no mount outlives us, then let the mapping close.
                 mount::detach(&self.mount_point);

@@ -1,0 +1,292 @@
+//! Which printers are supported, and how: the table in
+//! `printers/supported.json` (embedded at build time) and the pure decision
+//! over it, plus the IEEE 1284 device ID parser. No I/O.
+//!
+//! Order of the decision (first match wins):
+//! 1. a `refused` entry for the make and model: not supported, with its reason;
+//! 2. the printer is reachable driverless (IPP over USB) and the table allows
+//!    driverless printing: IPP Everywhere;
+//! 3. a `printers` entry: its driver (a CUPS `ppd-name`) and the package that
+//!    ships it;
+//! 4. anything else: not supported.
+
+use serde_json::Value;
+
+const TABLE: &str = include_str!("../../printers/supported.json");
+
+/// How a printer is to be set up, or why it is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// IPP Everywhere: CUPS builds the queue from the printer's attributes.
+    Driverless { driver: String },
+    /// A classic driver, by CUPS `ppd-name` (listed by CUPS under `make`),
+    /// shipped by `package`.
+    Driver {
+        driver: String,
+        package: String,
+        make: String,
+    },
+    /// Known, and refused.
+    Refused { reason: String },
+    /// Not in the table.
+    Unknown,
+}
+
+/// The make and model a printer reports in its IEEE 1284 device ID.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceId {
+    pub make: Option<String>,
+    pub model: Option<String>,
+    pub command_set: Vec<String>,
+}
+
+impl DeviceId {
+    /// Parses `KEY:value;KEY:value;` (keys case-insensitive; `MFG` or
+    /// `MANUFACTURER`, `MDL` or `MODEL`, `CMD` or `COMMAND SET`).
+    pub fn parse(id: &str) -> DeviceId {
+        let mut parsed = DeviceId::default();
+        for field in id.split(';') {
+            let Some((key, value)) = field.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            match key.trim().to_ascii_uppercase().as_str() {
+                "MFG" | "MANUFACTURER" => parsed.make = Some(value.to_owned()),
+                "MDL" | "MODEL" => parsed.model = Some(value.to_owned()),
+                "CMD" | "COMMAND SET" => {
+                    parsed.command_set = value.split(',').map(|c| c.trim().to_owned()).collect();
+                }
+                _ => {}
+            }
+        }
+        parsed
+    }
+}
+
+/// The table could not be read (a build with a broken data file).
+#[derive(Debug, thiserror::Error)]
+#[error("printers/supported.json is malformed: {0}")]
+pub struct TableError(String);
+
+#[derive(Debug, Clone)]
+struct Entry {
+    make: String,
+    model: String,
+    driver: Option<String>,
+    package: String,
+    refused: Option<String>,
+}
+
+/// The support table.
+#[derive(Debug, Clone)]
+pub struct SupportTable {
+    driverless: Option<String>,
+    entries: Vec<Entry>,
+}
+
+impl SupportTable {
+    /// The table built into this program.
+    pub fn builtin() -> Result<SupportTable, TableError> {
+        SupportTable::parse(TABLE)
+    }
+
+    pub fn parse(json: &str) -> Result<SupportTable, TableError> {
+        let root: Value = serde_json::from_str(json).map_err(|e| TableError(e.to_string()))?;
+        let string = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+        let driverless = root
+            .get("driverless")
+            .filter(|d| d.get("supported").and_then(Value::as_bool) == Some(true))
+            .map(|d| string(d, "driver").unwrap_or_else(|| "everywhere".into()));
+        let mut entries = Vec::new();
+        for (list, refused) in [("printers", false), ("refused", true)] {
+            let items = root
+                .get(list)
+                .and_then(Value::as_array)
+                .ok_or_else(|| TableError(format!("no {list} list")))?;
+            for item in items {
+                let (Some(make), Some(model)) = (string(item, "make"), string(item, "model"))
+                else {
+                    return Err(TableError(format!(
+                        "an entry of {list} lacks make or model"
+                    )));
+                };
+                let entry = Entry {
+                    make,
+                    model,
+                    driver: string(item, "driver"),
+                    package: string(item, "package").unwrap_or_default(),
+                    refused: if refused {
+                        Some(string(item, "reason").unwrap_or_else(|| "refused".into()))
+                    } else {
+                        None
+                    },
+                };
+                if entry.refused.is_none() && entry.driver.is_none() {
+                    return Err(TableError(format!(
+                        "{} {} has no driver",
+                        entry.make, entry.model
+                    )));
+                }
+                entries.push(entry);
+            }
+        }
+        Ok(SupportTable {
+            driverless,
+            entries,
+        })
+    }
+
+    /// Decides how to set up the printer `make`/`model` (from its 1284 ID);
+    /// `driverless` says whether it is reachable over IPP (ipp-usb).
+    pub fn decide(&self, make: &str, model: &str, driverless: bool) -> Decision {
+        let make = normalize_make(make);
+        let model = normalize_model(&make, model);
+        let matching = |e: &&Entry| {
+            let entry_make = normalize_make(&e.make);
+            entry_make == make && normalize_model(&entry_make, &e.model) == model
+        };
+        if let Some(reason) = self
+            .entries
+            .iter()
+            .filter(matching)
+            .find_map(|e| e.refused.clone())
+        {
+            return Decision::Refused { reason };
+        }
+        if driverless {
+            if let Some(driver) = &self.driverless {
+                return Decision::Driverless {
+                    driver: driver.clone(),
+                };
+            }
+        }
+        match self
+            .entries
+            .iter()
+            .filter(matching)
+            .find_map(|e| Some((e.driver.clone()?, e.package.clone(), e.make.clone())))
+        {
+            Some((driver, package, make)) => Decision::Driver {
+                driver,
+                package,
+                make,
+            },
+            None => Decision::Unknown,
+        }
+    }
+}
+
+/// Whether two make/model pairs name the same printer (USB strings against
+/// a 1284 ID, which may differ in case, spacing, `series` and HP's make).
+pub fn same_model(make_a: &str, model_a: &str, make_b: &str, model_b: &str) -> bool {
+    let (make_a, make_b) = (normalize_make(make_a), normalize_make(make_b));
+    let model_a = normalize_model(&make_a, model_a);
+    let model_b = normalize_model(&make_b, model_b);
+    !model_a.is_empty()
+        && model_a == model_b
+        && (make_a.is_empty() || make_b.is_empty() || make_a == make_b)
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn normalize_make(make: &str) -> String {
+    match collapse(make).as_str() {
+        "hewlett-packard" | "hewlett packard" | "hp inc." => "hp".into(),
+        other => other.to_owned(),
+    }
+}
+
+/// Lower case, spaces collapsed, without a leading make (`HP LaserJet` ->
+/// `laserjet`) or a trailing ` series`.
+fn normalize_model(make: &str, model: &str) -> String {
+    let model = collapse(model);
+    let model = model
+        .strip_prefix(make)
+        .and_then(|m| m.strip_prefix(' '))
+        .unwrap_or(&model);
+    let model = model.strip_prefix("hewlett-packard ").unwrap_or(model);
+    model.strip_suffix(" series").unwrap_or(model).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> SupportTable {
+        SupportTable::builtin().unwrap()
+    }
+
+    #[test]
+    fn parses_device_ids() {
+        let id = DeviceId::parse("MFG:Brother;MDL:HL-L2320D series;CMD:PJL,PCL,PCLXL,URF;");
+        assert_eq!(id.make.as_deref(), Some("Brother"));
+        assert_eq!(id.model.as_deref(), Some("HL-L2320D series"));
+        assert_eq!(id.command_set, ["PJL", "PCL", "PCLXL", "URF"]);
+        let long = DeviceId::parse("MANUFACTURER:HP;MODEL:LaserJet 1320;COMMAND SET:PCL");
+        assert_eq!(long.make.as_deref(), Some("HP"));
+        assert_eq!(DeviceId::parse("garbage"), DeviceId::default());
+    }
+
+    #[test]
+    fn a_listed_classic_printer_gets_its_driver() {
+        assert_eq!(
+            table().decide("Brother", "HL-L2320D series", false),
+            Decision::Driver {
+                driver: "drv:///brlaser.drv/brl2320d.ppd".into(),
+                package: "printer-driver-brlaser".into(),
+                make: "Brother".into(),
+            }
+        );
+        // HP's 1284 IDs say Hewlett-Packard and repeat the make in the model.
+        assert!(matches!(
+            table().decide("Hewlett-Packard", "HP LaserJet 1320 series", false),
+            Decision::Driver { .. }
+        ));
+    }
+
+    #[test]
+    fn refused_models_are_refused_with_a_reason_even_driverless() {
+        for driverless in [false, true] {
+            match table().decide("Canon", "LBP2900", driverless) {
+                Decision::Refused { reason } => assert!(reason.contains("CAPT")),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            table().decide("HP", "HP LaserJet 1020", false),
+            Decision::Refused { .. }
+        ));
+    }
+
+    #[test]
+    fn ipp_over_usb_printers_are_driverless_and_unknown_ones_unsupported() {
+        assert_eq!(
+            table().decide("Test", "Everywhere", true),
+            Decision::Driverless {
+                driver: "everywhere".into()
+            }
+        );
+        assert_eq!(
+            table().decide("Test", "Everywhere", false),
+            Decision::Unknown
+        );
+        assert_eq!(table().decide("Epson", "ET-2720", false), Decision::Unknown);
+    }
+
+    #[test]
+    fn the_built_in_table_is_well_formed_and_broken_tables_are_refused() {
+        assert!(table().entries.len() > 5);
+        assert!(SupportTable::parse("{}").is_err());
+        assert!(
+            SupportTable::parse(r#"{"printers":[{"make":"A","model":"B"}],"refused":[]}"#).is_err()
+        );
+    }
+}
