@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::inqube::CONFIGURED_FEATURE;
 use crate::live::Live;
-use crate::plan::FileState;
+use crate::plan::{is_configured, FileState};
 use crate::policy::{self, Tags};
 use crate::topology::{Feature, Pref, Topology, FEDORA_TEMPLATE, SDW_TAG};
 
@@ -56,7 +56,14 @@ fn show(v: Option<&str>) -> String {
 }
 
 /// Checks the system. `policy_text` is the content of the installed 31 and 32 files.
-pub fn check(topology: &Topology, live: &Live, files: &[FileState], policy_text: &str) -> Report {
+/// `today` is the current date in days since 1970-01-01 (for the `os-eol` check).
+pub fn check(
+    topology: &Topology,
+    live: &Live,
+    files: &[FileState],
+    policy_text: &str,
+    today: i64,
+) -> Report {
     let mut r = Report::default();
     for f in files {
         r.expect(f.current, "dom0", || {
@@ -68,6 +75,7 @@ pub fn check(topology: &Topology, live: &Live, files: &[FileState], policy_text:
     }
     check_topology(&mut r, topology, live);
     check_test_suite(&mut r, topology, live);
+    check_templates_current(&mut r, live, today);
     check_policy(&mut r, live, policy_text);
     r
 }
@@ -134,17 +142,12 @@ fn check_topology(r: &mut Report, topology: &Topology, live: &Live) {
             });
         }
         if let Some(config) = &q.configure {
-            let digest = config.digest();
-            r.expect(
-                vm.features.get(CONFIGURED_FEATURE) == Some(&digest),
-                name,
-                || {
-                    format!(
-                        "{} not applied (feature {CONFIGURED_FEATURE} differs)",
-                        config.purpose
-                    )
-                },
-            );
+            r.expect(is_configured(vm, config), name, || {
+                format!(
+                    "{} not applied (feature {CONFIGURED_FEATURE} differs)",
+                    config.purpose
+                )
+            });
         }
     }
     for (prop, value) in &topology.global {
@@ -220,6 +223,18 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
                 show(Some(want))
             )
         });
+    }
+    if let Some(app) = live.get("sd-app") {
+        r.expect(
+            app.prop_value("template_for_dispvms") != Some("True"),
+            "sd-app",
+            || "must not be a disposable template".into(),
+        );
+        r.expect(
+            !app.features.contains_key("service.securedrop-log-server"),
+            "sd-app",
+            || "must not run the log server".into(),
+        );
     }
     for name in ["sd-app", "sd-gpg", "sd-log", "sd-viewer", "sd-proxy"] {
         if let Some(vm) = live.get(name) {
@@ -299,6 +314,43 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
     }
 }
 
+/// `test_vms_platform.py`: the Fedora template was updated, and no template is within 30 days of its end of life.
+fn check_templates_current(r: &mut Report, live: &Live, today: i64) {
+    if let Some(fedora) = live.get(FEDORA_TEMPLATE) {
+        for feature in ["last-update", "last-updates-check"] {
+            let set = fedora.features.get(feature).is_some_and(|v| !v.is_empty());
+            r.expect(set, FEDORA_TEMPLATE, || {
+                format!("feature {feature} is not set: the template was never updated")
+            });
+        }
+    }
+    for name in [FEDORA_TEMPLATE, "sd-viewer-debian-13", "sd-inbox-debian-13"] {
+        let Some(eol) = live.get(name).and_then(|vm| vm.features.get("os-eol")) else {
+            continue;
+        };
+        let days = days_from_date(eol);
+        r.expect(days.is_some_and(|d| d - today > 30), name, || {
+            format!("os-eol {eol} is less than 30 days away")
+        });
+    }
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian).
+pub fn days_from_date(date: &str) -> Option<i64> {
+    let mut parts = date.trim().splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 /// The edges of `sdw:tests/test_rpc_policy.py`, evaluated on the installed files.
 fn check_policy(r: &mut Report, live: &Live, policy_text: &str) {
     let rules = policy::parse(policy_text);
@@ -336,5 +388,49 @@ fn check_policy(r: &mut Report, live: &Live, policy_text: &str) {
     }
     for name in &tagged {
         edge("securedrop.GetSecretKeys", name, "dom0", *name == "sd-gpg");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_dates_to_days_since_the_epoch() {
+        assert_eq!(days_from_date("1970-01-01"), Some(0));
+        assert_eq!(days_from_date("2000-03-01"), Some(11_017));
+        assert_eq!(days_from_date("2026-11-26"), Some(20_783));
+        assert_eq!(days_from_date("2026-13-01"), None);
+        assert_eq!(days_from_date("soon"), None);
+    }
+
+    #[test]
+    fn flags_a_template_close_to_its_end_of_life() {
+        let mut live = Live::default();
+        let mut fedora = crate::live::LiveVm {
+            class: "TemplateVM".into(),
+            running: false,
+            props: Default::default(),
+            features: Default::default(),
+            tags: Default::default(),
+            private_size: None,
+        };
+        fedora.features.insert("os-eol".into(), "2026-12-09".into());
+        live.vms.insert(FEDORA_TEMPLATE.into(), fedora);
+        let mut r = Report::default();
+        check_templates_current(
+            &mut r,
+            &live,
+            days_from_date("2026-11-26").unwrap_or_default(),
+        );
+        let problems: Vec<String> = r.drift.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            problems,
+            [
+                "fedora-43-xfce: feature last-update is not set: the template was never updated",
+                "fedora-43-xfce: feature last-updates-check is not set: the template was never updated",
+                "fedora-43-xfce: os-eol 2026-12-09 is less than 30 days away",
+            ]
+        );
     }
 }

@@ -239,6 +239,14 @@ fn context(common: &Common) -> Result<Context, CliError> {
     })
 }
 
+/// Days since 1970-01-01, UTC.
+fn today() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    i64::try_from(secs / 86_400).unwrap_or(i64::MAX)
+}
+
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
@@ -321,7 +329,7 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
                 policy_text.push_str(&files::read(&ctx.root, path)?.unwrap_or_default());
                 policy_text.push('\n');
             }
-            let report = check(&ctx.topology, &ctx.live, &ctx.files, &policy_text);
+            let report = check(&ctx.topology, &ctx.live, &ctx.files, &policy_text, today());
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else if report.drift.is_empty() {

@@ -12,6 +12,9 @@ use thiserror::Error;
 
 use crate::config::Environment;
 
+/// The qube name of a [`QubeCommand`] that runs in dom0 itself.
+pub const DOM0: &str = "dom0";
+
 /// Feature holding the digest of the in-qube configuration last applied.
 pub const CONFIGURED_FEATURE: &str = "sdw-admin-configured";
 
@@ -56,6 +59,10 @@ pub struct QubeCommand {
 pub struct QubeConfig {
     pub purpose: &'static str,
     steps: Vec<(String, Option<String>)>,
+    /// The commands run in dom0 (about the qube) rather than inside it.
+    pub in_dom0: bool,
+    /// Already done if the qube has this feature (set by Qubes itself).
+    pub done_when_feature: Option<&'static str>,
 }
 
 impl QubeConfig {
@@ -63,7 +70,11 @@ impl QubeConfig {
         self.steps
             .iter()
             .map(|(command, input)| QubeCommand {
-                qube: qube.to_owned(),
+                qube: if self.in_dom0 {
+                    DOM0.to_owned()
+                } else {
+                    qube.to_owned()
+                },
                 user: "root".to_owned(),
                 command: command.clone(),
                 input: input.clone(),
@@ -188,6 +199,8 @@ pub fn base_template(env: Environment, key: &AptKey) -> QubeConfig {
     QubeConfig {
         purpose: "base template packages",
         steps,
+        in_dom0: false,
+        done_when_feature: None,
     }
 }
 
@@ -198,6 +211,21 @@ pub fn workstation_template(env: Environment, key: &AptKey, packages: &[&str]) -
     QubeConfig {
         purpose: "template packages",
         steps,
+        in_dom0: false,
+        done_when_feature: None,
+    }
+}
+
+/// fedora-43-xfce: updated once from dom0, unless Qubes already recorded an update.
+pub fn fedora_update_once(template: &str) -> QubeConfig {
+    QubeConfig {
+        purpose: "first update",
+        steps: vec![(
+            format!("qubes-vm-update --quiet --force-update --targets {template}"),
+            None,
+        )],
+        in_dom0: true,
+        done_when_feature: Some("last-update"),
     }
 }
 
@@ -226,6 +254,8 @@ pub fn sys_usb_files() -> QubeConfig {
     QubeConfig {
         purpose: "USB auto-attach files",
         steps,
+        in_dom0: false,
+        done_when_feature: None,
     }
 }
 

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::files::Dom0File;
-use crate::inqube::{QubeCommand, CONFIGURED_FEATURE};
+use crate::inqube::{QubeCommand, QubeConfig, CONFIGURED_FEATURE};
 use crate::live::{Live, LiveVm};
 use crate::topology::{Class, Feature, Origin, Owner, Pref, Qube, Topology, SD_LOG_EPOCH};
 
@@ -281,6 +281,15 @@ fn must_recreate(q: &Qube, live: &LiveVm) -> Option<String> {
     None
 }
 
+/// The in-qube configuration is applied: its digest is recorded, or Qubes recorded it as done.
+pub fn is_configured(vm: &LiveVm, config: &QubeConfig) -> bool {
+    let digest_ok = vm.features.get(CONFIGURED_FEATURE) == Some(&config.digest());
+    let done = config
+        .done_when_feature
+        .is_some_and(|f| vm.features.get(f).is_some_and(|v| !v.is_empty()));
+    digest_ok || done
+}
+
 fn pref_converged(live: &LiveVm, prop: &str, want: &Pref) -> bool {
     match (live.prop(prop), want) {
         (Some(p), Pref::Set(v)) => !p.is_default && p.value == *v,
@@ -401,8 +410,7 @@ impl Planner<'_> {
         let mut restart = false;
         if let Some(config) = &q.configure {
             let digest = config.digest();
-            let current = live.and_then(|vm| vm.features.get(CONFIGURED_FEATURE));
-            if current != Some(&digest) {
+            if !live.is_some_and(|vm| is_configured(vm, config)) {
                 self.configured.push(name.to_owned());
                 self.push(Step::Configure {
                     qube: name.into(),

@@ -1,6 +1,8 @@
 //! The one boundary through which anything runs inside a qube.
 //!
-//! [`QvmRun`] runs a [`QubeCommand`] with `qvm-run --pass-io` from dom0;
+//! [`QvmRun`] runs a [`QubeCommand`] with `qvm-run --pass-io` from dom0 (or
+//! with `/bin/sh` in dom0 itself for the few dom0-side commands, e.g.
+//! `qubes-vm-update`);
 //! [`Recorder`] appends it as a JSON line to a file instead (tests and dry
 //! runs), so the order and content of in-qube work can be checked.
 
@@ -11,9 +13,10 @@ use std::process::{Command, Stdio};
 use thiserror::Error;
 use tracing::info;
 
-use crate::inqube::QubeCommand;
+use crate::inqube::{QubeCommand, DOM0};
 
 pub const QVM_RUN: &str = "/usr/bin/qvm-run";
+pub const SH: &str = "/bin/sh";
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -64,8 +67,16 @@ impl QvmRun {
 impl QubeRunner for QvmRun {
     fn run(&mut self, command: &QubeCommand) -> Result<(), RunError> {
         info!(qube = %command.qube, command = %command.command, "running in qube");
-        let mut child = Command::new(QVM_RUN)
-            .args(Self::argv(command))
+        let mut process = if command.qube == DOM0 {
+            let mut sh = Command::new(SH);
+            sh.arg("-c").arg(&command.command);
+            sh
+        } else {
+            let mut qvm_run = Command::new(QVM_RUN);
+            qvm_run.args(Self::argv(command));
+            qvm_run
+        };
+        let mut child = process
             .stdin(Stdio::piped())
             .stdout(Stdio::inherit())
             .stderr(Stdio::piped())

@@ -474,3 +474,34 @@ fn the_simulator_speaks_the_wire_format_over_its_socket() {
         b"0\x001"
     );
 }
+
+#[test]
+fn a_never_updated_fedora_template_is_updated_once_from_dom0() {
+    let sim = Sim::start();
+    assert!(sim
+        .admin()
+        .remove_feature("fedora-43-xfce", "last-update")
+        .is_ok());
+    let config = config_dir("testconfig");
+    let check = converge("check", &sim, config.path(), &[]);
+    assert!(check.stdout.contains(
+        "  fedora-43-xfce: feature last-update is not set: the template was never updated\n"
+    ));
+    apply_clean(&sim, config.path());
+    let recorded = Recorder::read(&sim.recorded()).unwrap_or_default();
+    assert_eq!(
+        recorded
+            .first()
+            .map(|c| (c.qube.as_str(), c.command.as_str())),
+        Some((
+            "dom0",
+            "qubes-vm-update --quiet --force-update --targets fedora-43-xfce"
+        ))
+    );
+    let again = converge("apply", &sim, config.path(), &[]);
+    assert!(
+        again.stdout.contains("Applied 0 changes."),
+        "{}",
+        again.stdout
+    );
+}

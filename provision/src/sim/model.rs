@@ -201,6 +201,8 @@ impl System {
                 &[
                     ("os-distribution", "fedora"),
                     ("qubes-agent-version", "4.3"),
+                    ("last-update", "2026-11-20 09:12:44"),
+                    ("last-updates-check", "2026-11-25 08:00:03"),
                 ],
                 false,
             ),
@@ -213,6 +215,9 @@ impl System {
                 &[
                     ("os-distribution", "debian"),
                     ("qubes-agent-version", "4.3"),
+                    ("last-update", "2026-11-20 09:14:02"),
+                    ("last-updates-check", "2026-11-25 08:00:03"),
+                    ("os-eol", "2028-06-30"),
                 ],
                 false,
             ),
