@@ -101,6 +101,7 @@ impl Unlocked {
             return Ok(Mounted {
                 mount_point: existing,
                 mounted_by_us: false,
+                released: false,
                 unlocked: Some(self),
             });
         }
@@ -108,6 +109,7 @@ impl Unlocked {
         Ok(Mounted {
             mount_point,
             mounted_by_us: true,
+            released: false,
             unlocked: Some(self),
         })
     }
