@@ -233,6 +233,7 @@ pub fn topology(config: &Dom0Config, layout: Layout, apt_key: &AptKey) -> Topolo
         // ---- Qubes system qubes (sd-sys-vms) ---------------------------------
         qube(FEDORA_TEMPLATE, TemplateVM, System, "black")
             .preinstalled()
+            .configure(inqube::fedora_update_once(FEDORA_TEMPLATE))
             .done(),
         qube("fedora-43-dvm", AppVM, Support, "red")
             .template(FEDORA_TEMPLATE)
