@@ -104,6 +104,16 @@ pub enum Step {
     },
 }
 
+/// `10 GiB`, or the exact byte count when it is not whole GiB.
+fn size_text(bytes: u64) -> String {
+    let gib = crate::config::GIB;
+    if bytes.checked_rem(gib) == Some(0) {
+        format!("{} GiB", bytes / gib)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 fn none_if_empty(v: &str) -> &str {
     if v.is_empty() {
         "None"
@@ -182,15 +192,15 @@ impl fmt::Display for Step {
                 bytes,
                 was: w,
             } => {
-                let gib = |b: u64| b as f64 / crate::config::GIB as f64;
+                let gib = size_text;
                 match w {
                     Some(w) => write!(
                         f,
-                        "resize {qube}:{volume} to {} GiB (was {} GiB)",
+                        "resize {qube}:{volume} to {} (was {})",
                         gib(*bytes),
                         gib(*w)
                     ),
-                    None => write!(f, "resize {qube}:{volume} to {} GiB", gib(*bytes)),
+                    None => write!(f, "resize {qube}:{volume} to {}", gib(*bytes)),
                 }
             }
             Step::Configure {
@@ -447,6 +457,16 @@ impl Planner<'_> {
     /// Creates a missing qube; false if it cannot be created.
     fn create(&mut self, q: &Qube) -> bool {
         let name = q.name.as_str();
+        if q.origin != Origin::Preinstalled && !self.live.labels.iter().any(|l| l == q.label) {
+            self.block(
+                name,
+                format!(
+                    "cannot be created: label {} does not exist in this system",
+                    q.label
+                ),
+            );
+            return false;
+        }
         match &q.origin {
             Origin::Preinstalled => {
                 self.block(name, format!("missing: it comes with Qubes OS (install it with `qvm-template install {name}` or the Qubes installer)"));
@@ -645,7 +665,14 @@ mod tests {
     }
 
     fn stock() -> Live {
-        let mut live = Live::default();
+        let mut live = Live {
+            labels: [
+                "red", "orange", "yellow", "green", "gray", "blue", "purple", "black",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            ..Live::default()
+        };
         for name in ["fedora-43-xfce", "debian-13-minimal"] {
             live.vms.insert(name.into(), vm("TemplateVM", false));
         }
@@ -743,6 +770,20 @@ mod tests {
         assert_eq!(
             plan.blockers.first().map(|b| b.qube.as_str()),
             Some("fedora-43-xfce")
+        );
+    }
+
+    #[test]
+    fn refuses_to_create_with_a_label_the_system_does_not_have() {
+        let mut live = stock();
+        live.labels.retain(|l| l != "purple");
+        let plan = plan(&topo(), &live, &[], &[]);
+        assert_eq!(
+            plan.blockers
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>(),
+            ["sd-gpg: cannot be created: label purple does not exist in this system"]
         );
     }
 
