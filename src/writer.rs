@@ -3,10 +3,11 @@
 //!
 //! Everything goes under a hidden staging folder (`.sd-export-….partial`) next to
 //! where the export will live. Each file is streamed once from the archive,
-//! hashed while written, made readable by everyone (`ugo+r`) and fsynced; then
-//! the folders are fsynced, every file is read back from the device (its pages
-//! dropped from the cache first) and compared with what was written, and only
-//! then is the staging folder renamed to `sd-export-YYYYMMDD-HHMMSS`. Any failure
+//! hashed while written and made readable by everyone (`ugo+r`); then the whole
+//! filesystem is synced once (syncfs), every file is read back from the device
+//! (its clean pages dropped from the cache first) and compared with what was
+//! written, and only then is the staging folder renamed to
+//! `sd-export-YYYYMMDD-HHMMSS` and its parent folder fsynced. Any failure
 //! on the way (a bad member late in the archive, a full disk, an I/O error, an
 //! interrupt) removes the staging folder, so the volume holds either the whole
 //! export or none of it. The disk service and `export --to DIR` share this code.
@@ -96,14 +97,13 @@ pub fn write_export(
     make_dir(&export_data)?;
 
     let mut written: Vec<(PathBuf, blake3::Hash)> = Vec::with_capacity(plan.file_count());
-    let mut folders = vec![staging.path.clone(), export_data.clone()];
     let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
     let mut done = 0u64;
     archive.for_each_export_member(plan, |member| -> Result<(), WriteError> {
         match member {
             ExportMember::Dir(relative) => {
                 let dir = export_data.join(relative);
-                make_dir_all(&dir, &export_data, &mut folders)?;
+                make_dir_all(&dir, &export_data)?;
             }
             ExportMember::File {
                 path: relative,
@@ -112,7 +112,7 @@ pub fn write_export(
             } => {
                 let path = export_data.join(relative);
                 if let Some(parent) = path.parent() {
-                    make_dir_all(parent, &export_data, &mut folders)?;
+                    make_dir_all(parent, &export_data)?;
                 }
                 let hash = copy_file(data, &path, &mut buffer, interrupted, &mut |n| {
                     done += n;
@@ -124,9 +124,9 @@ pub fn write_export(
         Ok(())
     })?;
 
-    for folder in folders.iter().rev() {
-        sync_dir(folder)?;
-    }
+    // One syncfs flushes every file and folder of the export at once: a flush
+    // per file would stall the stream (and costs a cache flush each on USB sticks).
+    sync_filesystem(&staging.path)?;
     for (path, hash) in &written {
         verify_file(path, hash, &mut buffer)?;
     }
@@ -271,7 +271,6 @@ fn copy_file(
         hasher.update(chunk);
         advanced(n as u64);
     }
-    file.sync_all().map_err(io_err)?;
     Ok(hasher.finalize())
 }
 
@@ -318,18 +317,24 @@ fn make_dir(path: &Path) -> Result<(), WriteError> {
     set_mode(path, 0o755)
 }
 
-/// Creates `path` and its missing ancestors up to `root`, remembering each new
-/// folder so that it can be fsynced.
-fn make_dir_all(path: &Path, root: &Path, created: &mut Vec<PathBuf>) -> Result<(), WriteError> {
+/// Creates `path` and its missing ancestors up to `root`.
+fn make_dir_all(path: &Path, root: &Path) -> Result<(), WriteError> {
     if path == root || path.is_dir() {
         return Ok(());
     }
     if let Some(parent) = path.parent() {
-        make_dir_all(parent, root, created)?;
+        make_dir_all(parent, root)?;
     }
-    make_dir(path)?;
-    created.push(path.to_owned());
-    Ok(())
+    make_dir(path)
+}
+
+fn sync_filesystem(path: &Path) -> Result<(), WriteError> {
+    let io_err = |source| WriteError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = File::open(path).map_err(io_err)?;
+    nix::unistd::syncfs(&dir).map_err(|errno| io_err(io::Error::from(errno)))
 }
 
 fn sync_dir(path: &Path) -> Result<(), WriteError> {

@@ -123,7 +123,10 @@ pub fn sync(mount_point: &Path) -> Result<(), VolumeError> {
 /// Syncs, unmounts (waiting briefly while the volume is busy) and removes the
 /// private folder.
 pub fn unmount_private(mount_point: &Path) -> Result<(), VolumeError> {
-    sync(mount_point)?;
+    // A failed sync (a pulled drive) must not keep the volume mounted.
+    if let Err(error) = sync(mount_point) {
+        tracing::warn!(%error, "sync before unmount failed");
+    }
     let mut attempt = 0;
     loop {
         match umount2(mount_point, MntFlags::empty()) {
