@@ -15,6 +15,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod files;
+pub mod fuzzing;
 pub mod inqube;
 pub mod live;
 pub mod plan;

@@ -704,3 +704,128 @@ mod tests {
         assert!(!is_mutating("admin.vm.List"));
     }
 }
+
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+    use crate::sim::model::PropType;
+    use proptest::prelude::*;
+
+    const NAMES: &[&str] = &[
+        "work",
+        "vault",
+        "sys-usb",
+        "default-dvm",
+        "fedora-43-xfce",
+        "x",
+        "y",
+        "dom0",
+        "sys-net",
+    ];
+    const METHODS: &[&str] = &[
+        "admin.vm.Create.AppVM",
+        "admin.vm.Create.DispVM",
+        "admin.vm.Create.TemplateVM",
+        "admin.vm.Remove",
+        "admin.vm.property.Set",
+        "admin.vm.property.Reset",
+        "admin.vm.Start",
+        "admin.vm.Shutdown",
+        "admin.vm.feature.Set",
+        "admin.vm.tag.Set",
+        "admin.property.Set",
+        "admin.vm.volume.Resize",
+    ];
+    const PROPS: &[&str] = &[
+        "template",
+        "netvm",
+        "default_dispvm",
+        "template_for_dispvms",
+        "provides_network",
+        "label",
+    ];
+
+    fn request() -> impl Strategy<Value = Request> {
+        (
+            0..METHODS.len(),
+            0..NAMES.len(),
+            0..NAMES.len(),
+            0..PROPS.len(),
+            prop_oneof![
+                Just(""),
+                Just("True"),
+                Just("False"),
+                Just("force"),
+                Just("red")
+            ],
+        )
+            .prop_map(|(m, dest, other, prop, word)| {
+                let method = METHODS[m];
+                let (dest_name, other_name, prop) = (NAMES[dest], NAMES[other], PROPS[prop]);
+                let (arg, dest, payload) = match method {
+                    "admin.vm.Create.AppVM" | "admin.vm.Create.DispVM" => (
+                        other_name.to_owned(),
+                        "dom0".to_owned(),
+                        format!("name={dest_name} label=red"),
+                    ),
+                    "admin.vm.Create.TemplateVM" => (
+                        String::new(),
+                        "dom0".into(),
+                        format!("name={dest_name} label=red"),
+                    ),
+                    "admin.vm.property.Set" => {
+                        let value = if ["template", "netvm", "default_dispvm"].contains(&prop) {
+                            other_name
+                        } else {
+                            word
+                        };
+                        (prop.to_owned(), dest_name.to_owned(), value.to_owned())
+                    }
+                    "admin.vm.property.Reset" => {
+                        (prop.to_owned(), dest_name.to_owned(), String::new())
+                    }
+                    "admin.property.Set" => (
+                        "default_dispvm".into(),
+                        "dom0".into(),
+                        other_name.to_owned(),
+                    ),
+                    "admin.vm.Shutdown" => (word.to_owned(), dest_name.to_owned(), String::new()),
+                    "admin.vm.feature.Set" | "admin.vm.tag.Set" => {
+                        ("k".into(), dest_name.to_owned(), String::new())
+                    }
+                    "admin.vm.volume.Resize" => {
+                        ("private".into(), dest_name.to_owned(), "4294967296".into())
+                    }
+                    _ => (String::new(), dest_name.to_owned(), String::new()),
+                };
+                Request::new(method, &arg, &dest, payload.as_bytes())
+            })
+    }
+
+    proptest! {
+        /// Whatever sequence of calls: no panic, and no qube or global property names a qube that does not exist.
+        #[test]
+        fn no_call_sequence_leaves_a_dangling_reference(calls in proptest::collection::vec(request(), 1..40)) {
+            let mut sys = System::stock();
+            for call in &calls {
+                let _ = handle(&mut sys, call);
+            }
+            for (name, vm) in &sys.vms {
+                for (prop, value) in &vm.props {
+                    let is_vm = System::prop_def(vm.class, prop).is_some_and(|d| d.ty == PropType::Vm);
+                    if is_vm && !value.is_empty() {
+                        prop_assert!(sys.vms.contains_key(value), "{name}.{prop} = {value}");
+                    }
+                }
+                if vm.class == VmClass::DispVM {
+                    let template = vm.props.get("template").cloned().unwrap_or_default();
+                    prop_assert!(sys.vms.get(&template).is_some_and(|t| t.class == VmClass::AppVM), "{name} on {template}");
+                    prop_assert!(sys.bool_prop(&template, "template_for_dispvms"), "{name} on {template}");
+                }
+            }
+            for value in sys.global.values() {
+                prop_assert!(value.is_empty() || sys.vms.contains_key(value));
+            }
+        }
+    }
+}

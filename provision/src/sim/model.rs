@@ -493,9 +493,12 @@ impl System {
     pub fn reset_prop(&mut self, name: &str, prop: &str) -> Result<(), QubesError> {
         let vm = self.vm(name)?;
         let def = Self::prop_def(vm.class, prop).ok_or_else(|| no_such_property(name, prop))?;
-        if !def.writable || self.prop_default(name, vm, prop).is_none() {
-            return Err(value_error(format!("Property '{prop}' has no default")));
-        }
+        let default = self
+            .prop_default(name, vm, prop)
+            .filter(|_| def.writable)
+            .ok_or_else(|| value_error(format!("Property '{prop}' has no default")))?;
+        // Going back to the default is a change of value like any other.
+        self.check_set(name, prop, &default)?;
         self.vm_mut(name)?.props.remove(prop);
         Ok(())
     }
