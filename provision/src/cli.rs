@@ -68,6 +68,21 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Print the target topology for this configuration (no qubesd needed).
+    Topology {
+        /// Folder holding config.json and sd-journalist.sec.
+        #[arg(long, default_value = CONFIG_DIR)]
+        config: PathBuf,
+        /// Armored public key of the FPF apt repository [default: CONFIG/apt-signing-key.asc].
+        #[arg(long)]
+        apt_key: Option<PathBuf>,
+        /// Show the layout for a persistent (AppVM) sys-usb instead of a disposable one.
+        #[arg(long)]
+        persistent_sys_usb: bool,
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove every SecureDrop Workstation qube, tag, policy and flag.
     Uninstall {
         /// Do not ask for confirmation.
@@ -206,18 +221,7 @@ fn context(common: &Common) -> Result<Context, CliError> {
             crate::validate::GPG
         );
     }
-    let key_file = common
-        .apt_key
-        .clone()
-        .unwrap_or_else(|| common.config.join("apt-signing-key.asc"));
-    let key_text = std::fs::read_to_string(&key_file).map_err(|source| CliError::AptKeyRead {
-        path: key_file.clone(),
-        source,
-    })?;
-    let apt_key = AptKey::parse(&key_text).map_err(|source| CliError::AptKey {
-        path: key_file,
-        source,
-    })?;
+    let apt_key = read_apt_key(&common.config, common.apt_key.as_deref())?;
     let live = Live::read(&admin)?;
     let topology = topology(&validated.config, live.layout(), &apt_key);
     let env = validated.config.environment();
@@ -237,6 +241,64 @@ fn context(common: &Common) -> Result<Context, CliError> {
         stale_files: files::stale_flags(&common.root, env),
         root: common.root.clone(),
     })
+}
+
+fn read_apt_key(config: &Path, explicit: Option<&Path>) -> Result<AptKey, CliError> {
+    let path = explicit.map_or_else(|| config.join("apt-signing-key.asc"), Path::to_owned);
+    let text = std::fs::read_to_string(&path).map_err(|source| CliError::AptKeyRead {
+        path: path.clone(),
+        source,
+    })?;
+    AptKey::parse(&text).map_err(|source| CliError::AptKey { path, source })
+}
+
+fn print_topology(topology: &Topology) {
+    for q in &topology.qubes {
+        let template = q
+            .template
+            .as_deref()
+            .map_or(String::new(), |t| format!(" on {t}"));
+        println!(
+            "{} ({}{template}, label {}, {:?})",
+            q.name,
+            q.class.as_str(),
+            q.label,
+            q.owner
+        );
+        if !q.tags.is_empty() {
+            println!("    tags: {}", q.tags.join(" "));
+        }
+        for (prop, value) in &q.prefs {
+            match value {
+                crate::topology::Pref::Set(v) if v.is_empty() => println!("    {prop} = None"),
+                crate::topology::Pref::Set(v) => println!("    {prop} = {v}"),
+                crate::topology::Pref::Default => println!("    {prop} = (default)"),
+            }
+        }
+        for (feature, value) in &q.features {
+            match value {
+                crate::topology::Feature::Set(v) => println!("    feature {feature} = {v:?}"),
+                crate::topology::Feature::Absent => println!("    feature {feature} absent"),
+            }
+        }
+        if let Some(bytes) = q.private_size {
+            println!("    private volume {} GiB", bytes / crate::config::GIB);
+        }
+        if let Some(config) = &q.configure {
+            println!(
+                "    in-qube: {} ({} commands)",
+                config.purpose,
+                config.commands(&q.name).len()
+            );
+        }
+    }
+    let globals: Vec<String> = topology
+        .global
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!("dom0: {}", globals.join(" "));
+    println!("must not exist: {}", topology.obsolete.join(" "));
 }
 
 /// Days since 1970-01-01, UTC.
@@ -349,6 +411,26 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             } else {
                 Err(CliError::Drift(format!("{} items", report.drift.len())))
             }
+        }
+        Commands::Topology {
+            config,
+            apt_key,
+            persistent_sys_usb,
+            json,
+        } => {
+            let validated = validate(&config, None)?;
+            let apt_key = read_apt_key(&config, apt_key.as_deref())?;
+            let layout = crate::topology::Layout {
+                sys_usb_disposable: !persistent_sys_usb,
+                ..crate::topology::Layout::default()
+            };
+            let topology = topology(&validated.config, layout, &apt_key);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&topology)?);
+            } else {
+                print_topology(&topology);
+            }
+            Ok(())
         }
         Commands::Uninstall {
             force,

@@ -505,3 +505,38 @@ fn a_never_updated_fedora_template_is_updated_once_from_dom0() {
         again.stdout
     );
 }
+
+#[test]
+fn topology_prints_the_target_for_review_without_qubesd() {
+    let config = config_dir("testconfig");
+    let run = sdw_admin(&[
+        "topology",
+        "--config",
+        config.path().to_str().unwrap_or_default(),
+        "--json",
+    ]);
+    assert!(run.ok(), "{}", run.stderr);
+    let topology: Value = serde_json::from_str(&run.stdout).unwrap_or_default();
+    let qubes = topology["qubes"].as_array().cloned().unwrap_or_default();
+    let sd_app = qubes
+        .iter()
+        .find(|q| q["name"] == "sd-app")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(sd_app["class"], "AppVM");
+    assert_eq!(sd_app["private_size"], 10 * GIB);
+    assert!(sd_app["features"].as_array().is_some_and(|f| f
+        .iter()
+        .any(|f| f[0] == "vm-config.QUBES_GPG_DOMAIN" && f[1]["set"] == "sd-gpg")));
+    let text = sdw_admin(&[
+        "topology",
+        "--config",
+        config.path().to_str().unwrap_or_default(),
+    ]);
+    assert!(text
+        .stdout
+        .contains("sd-proxy (DispVM on sd-proxy-dvm, label blue, Workstation)\n"));
+    assert!(text
+        .stdout
+        .contains("dom0: default_template=fedora-43-xfce default_dispvm=sd-viewer\n"));
+}

@@ -62,7 +62,8 @@ pub fn is_mutating(method: &str) -> bool {
 }
 
 pub fn handle(sys: &mut System, req: &Request) -> Outcome {
-    match dispatch(sys, req) {
+    let resolved = resolve_uuids(sys, req);
+    match resolved.and_then(|req| dispatch(sys, &req)) {
         Ok(payload) => Outcome::Reply(encode_success(payload.as_bytes())),
         Err(Fail::Qubes(e)) => Outcome::Reply(e.encode()),
         Err(Fail::Protocol(reason)) => {
@@ -70,6 +71,26 @@ pub fn handle(sys: &mut System, req: &Request) -> Outcome {
             Outcome::Abort(reason)
         }
     }
+}
+
+/// `uuid:<uuid>` as source or destination names the qube with that uuid.
+fn resolve_uuids(sys: &System, req: &Request) -> Result<Request, Fail> {
+    let resolve = |name: &str| -> Result<String, Fail> {
+        match name.strip_prefix("uuid:") {
+            None => Ok(name.to_owned()),
+            Some(uuid) => sys
+                .vms
+                .iter()
+                .find(|(_, vm)| vm.uuid == uuid)
+                .map(|(n, _)| n.clone())
+                .ok_or_else(|| Fail::Qubes(crate::sim::model::not_found(name))),
+        }
+    };
+    Ok(Request {
+        src: resolve(&req.src)?,
+        dest: resolve(&req.dest)?,
+        ..req.clone()
+    })
 }
 
 fn payload_str(req: &Request) -> Result<&str, Fail> {
@@ -694,6 +715,20 @@ mod tests {
         assert!(text.contains("\nnetvm default=False type=vm \n"));
         assert!(text.contains("\ntemplate default=False type=vm default-dvm\n"));
         assert!(text.starts_with("0\0auto_cleanup default=True type=bool False\n"));
+    }
+
+    #[test]
+    fn accepts_uuids_for_source_and_destination() {
+        let mut sys = System::stock();
+        assert_eq!(
+            call(&mut sys, b"admin.vm.property.Get+label uuid:00000000-0000-0000-0000-000000000000 name uuid:00000000-0000-0000-0000-000000000000\x00"),
+            b"0\x00default=False type=label black"
+        );
+        let r = call(
+            &mut sys,
+            b"admin.vm.property.Get+label dom0 name uuid:11111111-0000-0000-0000-000000000000\x00",
+        );
+        assert!(r.starts_with(b"2\x00QubesVMNotFoundError\x00"));
     }
 
     #[test]
