@@ -14,6 +14,7 @@ use crate::files::{self, FileError};
 use crate::inqube::CONFIGURED_FEATURE;
 use crate::plan::{Plan, Step};
 use crate::runner::{QubeRunner, RunError};
+use crate::wire::QubesError;
 
 #[derive(Debug, Error)]
 pub enum ApplyError {
@@ -64,6 +65,14 @@ pub fn apply(plan: &Plan, target: &mut Target<'_>) -> Result<usize, ApplyError> 
         })?;
     }
     Ok(total)
+}
+
+/// A disposable with `auto_cleanup` (e.g. a preloaded one) disappears when it is killed.
+fn already_gone_is_fine(result: Result<(), AdminError>) -> Result<(), AdminError> {
+    match result {
+        Err(e) if matches!(e.qubes(), Some(QubesError::VmNotFound(_))) => Ok(()),
+        other => other,
+    }
 }
 
 pub fn run_step(step: &Step, t: &mut Target<'_>) -> Result<(), StepError> {
@@ -136,9 +145,9 @@ pub fn run_step(step: &Step, t: &mut Target<'_>) -> Result<(), StepError> {
             admin.set_feature(qube, CONFIGURED_FEATURE, digest)?;
         }
         Step::Shutdown { qube, .. } => admin.shutdown(qube)?,
-        Step::Kill { qube, .. } => admin.kill(qube)?,
+        Step::Kill { qube, .. } => already_gone_is_fine(admin.kill(qube))?,
         Step::Start { qube } => admin.start(qube)?,
-        Step::Remove { qube, .. } => admin.remove(qube)?,
+        Step::Remove { qube, .. } => already_gone_is_fine(admin.remove(qube))?,
         Step::SetGlobal {
             property, value, ..
         } => admin.set_global_prop(property, value)?,

@@ -293,6 +293,12 @@ fn uninstall_removes_what_apply_made_and_restores_sys_usb() {
     assert!(admin.set_tag("work", "sd-receive-logs").is_ok());
     assert!(admin.set_tag("vault", "sd-send-app-clipboard").is_ok());
     assert!(admin.start("sd-proxy").is_ok());
+    // a running disposable of sd-viewer that disappears when killed (like Qubes 4.3's preloaded ones)
+    assert!(admin
+        .create("DispVM", Some("sd-viewer"), "disp1234", "red")
+        .is_ok());
+    assert!(admin.set_prop("disp1234", "auto_cleanup", "True").is_ok());
+    assert!(admin.start("disp1234").is_ok());
 
     let socket = sim.socket();
     let root = sim.root();
