@@ -29,7 +29,7 @@ pub enum AdminError {
     },
     #[error("talking to qubesd: {0}")]
     Io(std::io::Error),
-    #[error("cannot run {QREXEC_CLIENT_VM}: {0}")]
+    #[error("cannot run qrexec-client-vm: {0}")]
     Qrexec(std::io::Error),
     #[error("{call}: {source}")]
     Qubes { call: String, source: QubesError },
@@ -80,12 +80,22 @@ impl Transport for LocalSocket {
 }
 
 /// A management qube: `qrexec-client-vm <dest> <method>+<arg>` (`QubesRemote`).
-#[derive(Debug, Clone, Default)]
-pub struct Qrexec;
+#[derive(Debug, Clone)]
+pub struct Qrexec {
+    pub program: PathBuf,
+}
+
+impl Default for Qrexec {
+    fn default() -> Self {
+        Qrexec {
+            program: PathBuf::from(QREXEC_CLIENT_VM),
+        }
+    }
+}
 
 impl Transport for Qrexec {
     fn exchange(&self, request: &Request) -> Result<Vec<u8>, AdminError> {
-        let mut child = Command::new(QREXEC_CLIENT_VM)
+        let mut child = Command::new(&self.program)
             .arg(&request.dest)
             .arg(format!("{}+{}", request.method, request.arg))
             .stdin(Stdio::piped())
@@ -505,6 +515,54 @@ mod tests {
             })
         );
         assert_eq!(PropValue::parse("nonsense"), None);
+    }
+
+    /// A stand-in for qrexec-client-vm that records its arguments and input and answers `reply`.
+    fn fake_qrexec(dir: &Path, reply: &str, exit: i32) -> Qrexec {
+        use std::os::unix::fs::PermissionsExt;
+        let program = dir.join("qrexec-client-vm");
+        let log = dir.join("log");
+        let script = format!(
+            "#!/bin/sh\necho \"$@\" > {0}\ncat >> {0}\nprintf '{reply}'\nexit {exit}\n",
+            log.display()
+        );
+        assert!(std::fs::write(&program, script).is_ok());
+        assert!(std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).is_ok());
+        Qrexec { program }
+    }
+
+    #[test]
+    fn qrexec_transport_sends_method_and_payload_and_reads_the_same_framing() {
+        let Ok(dir) = tempfile::tempdir() else { return };
+        let admin = Admin::new(Box::new(fake_qrexec(dir.path(), "0\\000", 0)));
+        assert!(admin.resize("sd-app", "private", 10_737_418_240).is_ok());
+        let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+        assert_eq!(log, "sd-app admin.vm.volume.Resize+private\n10737418240");
+
+        let admin = Admin::new(Box::new(fake_qrexec(
+            dir.path(),
+            "2\\000QubesVMNotFoundError\\000\\000No such domain: x\\000",
+            0,
+        )));
+        let err = admin.start("x").err();
+        assert_eq!(
+            err.as_ref().and_then(AdminError::qubes),
+            Some(&QubesError::VmNotFound("No such domain: x".into()))
+        );
+    }
+
+    #[test]
+    fn a_failed_qrexec_call_is_an_access_error() {
+        let Ok(dir) = tempfile::tempdir() else { return };
+        let admin = Admin::new(Box::new(fake_qrexec(dir.path(), "", 126)));
+        let err = admin.list_vms().err();
+        assert_eq!(
+            err.as_ref().and_then(AdminError::qubes),
+            Some(&QubesError::Access)
+        );
+        assert!(err.is_some_and(|e| e
+            .to_string()
+            .ends_with("Got empty response from qubesd. See journalctl in dom0 for details.")));
     }
 
     #[test]

@@ -111,7 +111,7 @@ struct QubesdArgs {
 impl QubesdArgs {
     fn admin(&self) -> Admin {
         if self.qrexec {
-            Admin::new(Box::new(Qrexec))
+            Admin::new(Box::new(Qrexec::default()))
         } else {
             Admin::local(&self.qubesd_socket)
         }
