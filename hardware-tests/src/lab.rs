@@ -103,16 +103,14 @@ impl Stick {
     }
 }
 
-/// How the verifier tries signature-less volumes.
+/// How the verifier tries signature-less volumes (TrueCrypt, then VeraCrypt at the given PIM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TcryptVerify {
-    /// TrueCrypt, then VeraCrypt.
+    /// Every hash and cipher chain cryptsetup knows (a failed guess costs minutes under TCG).
     #[default]
     Auto,
-    /// TrueCrypt only.
-    TrueCrypt,
-    /// VeraCrypt only.
-    VeraCrypt,
+    /// PBKDF2-SHA512 and AES only (what the fixtures write): fast.
+    Fast,
     /// Never.
     None,
 }
@@ -121,8 +119,7 @@ impl TcryptVerify {
     fn word(self) -> &'static str {
         match self {
             Self::Auto => "auto",
-            Self::TrueCrypt => "truecrypt",
-            Self::VeraCrypt => "veracrypt",
+            Self::Fast => "fast",
             Self::None => "none",
         }
     }
@@ -501,6 +498,7 @@ pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
         .stderr(Stdio::piped());
     let _ = writeln!(console, "[lab] {cmd:?}");
     let mut child = cmd.spawn().map_err(LabError::Qemu)?;
+    let spawned = Instant::now();
 
     let (tx, rx) = mpsc::channel::<String>();
     if let Some(out) = child.stdout.take() {
@@ -547,11 +545,17 @@ pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(line) => {
-                let _ = writeln!(console, "{line}");
+                let _ = writeln!(console, "[{:6.1}] {line}", spawned.elapsed().as_secs_f64());
                 if line.contains("@@LAB:DEVICES_START@@") {
                     if let Some(after) = spec.hotplug_remove_after {
                         pull_at = Some(Instant::now() + after);
                     }
+                } else if line.contains("@@LAB:PULL@@")
+                    && spec.hotplug_remove_after.is_some()
+                    && !pulled
+                {
+                    // A guest script saw the moment it waited for (e.g. the export being written).
+                    pull_at = Some(Instant::now());
                 } else if line.contains("@@LAB:DEVICES_DONE@@") && !pulled {
                     // sdw-devices returned before the pull: pull now so the scenario still is a pull.
                     pull_at = None;

@@ -195,6 +195,6 @@ trait VeraArgs {
 
 impl VeraArgs for Scenario {
     fn args_for_veracrypt(self) -> Self {
-        self.arg("--tcrypt").arg("veracrypt").arg("--pim").arg("1")
+        self.arg("--tcrypt").arg("fast").arg("--pim").arg("1")
     }
 }

@@ -1,0 +1,157 @@
+//! Tests of the lab itself, independent of `sdw-devices`: the fixtures are what their recipes say (the
+//! guest opens each by hand with cryptsetup, writes a file, and the verifier finds it with the right hash),
+//! read-only sticks are read-only, and hotplug pulls a stick mid-run and puts it back for the verifier.
+
+mod common;
+
+use common::{Result, Scenario, PASS};
+use sdw_hardware_tests::lab::TempDir;
+use std::os::unix::fs::PermissionsExt;
+
+/// sha256("lab\n")
+const LAB_SHA: &str = "b76025a9ca630b026d630d59a18cf414f5724d2bbf5dc4b11dd165c9c1ea8e01";
+
+#[test]
+fn every_fixture_kind_opens_in_the_guest_and_the_verifier_reads_it() -> Result {
+    // (recipe, serial, device the guest script unlocks, cryptsetup type options)
+    let sticks = [
+        (
+            "luks1-fat32",
+            "LONEFAT",
+            "$(lab_dev LONEFAT)",
+            "--type luks",
+        ),
+        (
+            "luks2-exfat",
+            "LTWOEXFAT",
+            "$(lab_dev LTWOEXFAT)",
+            "--type luks",
+        ),
+        (
+            "luks2argon-ext4",
+            "ARGON",
+            "$(lab_dev ARGON)",
+            "--type luks",
+        ),
+        ("true-ext4", "TC", "$(lab_dev TC)", "--type tcrypt"),
+        (
+            "vera1-fat32",
+            "VC",
+            "$(lab_dev VC)",
+            "--type tcrypt --veracrypt --veracrypt-pim 1",
+        ),
+        (
+            "mbr:fat32@40,luks2-ext4",
+            "MBR",
+            "$(lab_part MBR 2)",
+            "--type luks",
+        ),
+        (
+            "gpt:luks1-exfat,ext4@16",
+            "GPT",
+            "$(lab_part GPT 1)",
+            "--type luks",
+        ),
+    ];
+    let mut s = Scenario::new()?;
+    let mut script = String::from("set -x\n");
+    for (i, (recipe, serial, dev, opts)) in sticks.iter().enumerate() {
+        s = s.stick(recipe, serial)?;
+        script.push_str(&format!(
+            "printf %s '{PASS}' | cryptsetup open {opts} {dev} fx{i} && mkdir -p /mnt/fx{i} && \
+             mount /dev/mapper/fx{i} /mnt/fx{i} && echo lab > /mnt/fx{i}/lab.txt && umount /mnt/fx{i} && \
+             cryptsetup close fx{i} && echo OK {serial}\n"
+        ));
+    }
+    let script_path = s.dir.path().join("script.sh");
+    std::fs::write(&script_path, &script)?;
+    let out = s
+        .arg("--guest-script")
+        .arg(&script_path.display().to_string())
+        .arg("--passphrase")
+        .arg(PASS)
+        .arg("--pim")
+        .arg("1")
+        .arg("--tcrypt")
+        .arg("fast")
+        .run()?;
+    let want = [
+        ("LONEFAT", "crypto_LUKS", "vfat"),
+        ("LTWOEXFAT", "crypto_LUKS", "exfat"),
+        ("ARGON", "crypto_LUKS", "ext4"),
+        ("TC", "truecrypt", "ext4"),
+        ("VC", "veracrypt", "vfat"),
+        ("MBR#2", "crypto_LUKS", "ext4"),
+        ("GPT#1", "crypto_LUKS", "exfat"),
+    ];
+    for (volume, container, fs) in want {
+        let v = out
+            .volume(volume)
+            .ok_or_else(|| format!("{volume}: {}", out.raw))?;
+        assert_eq!(
+            (v.container.as_str(), v.filesystem.as_str(), v.how.as_str()),
+            (container, fs, "unlocked"),
+            "{}",
+            out.raw
+        );
+        let files: Vec<_> = out.files.iter().filter(|f| f.0 == volume).collect();
+        assert_eq!(files.len(), 1, "{volume}: {}", out.raw);
+        let f = files.first().ok_or("no file")?;
+        assert_eq!((f.1.as_str(), f.2), ("lab.txt", 4), "{}", out.raw);
+        assert_eq!(f.3, LAB_SHA, "{}", out.raw);
+    }
+    // The plain partitions are read directly.
+    assert_eq!(out.volume("MBR#1").map(|v| v.how.as_str()), Some("direct"));
+    assert_eq!(
+        out.volume("GPT#2").map(|v| v.filesystem.as_str()),
+        Some("ext4")
+    );
+    assert_eq!(out.leftover, "none");
+    Ok(())
+}
+
+#[test]
+fn read_only_sticks_refuse_writes_and_hotplug_pulls_and_restores_a_stick() -> Result {
+    // A stand-in for sdw-devices that watches for the pull: the lab pulls the first stick 1 s after it
+    // started, and puts it back (same image, same serial) before the verifier runs.
+    let tmp = TempDir::new()?;
+    let fake = tmp.path().join("fake-devices");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n. /lab-lib.sh\nlab_dev PULLME >/dev/null && echo present-at-start >&2\n\
+         i=0; while lab_dev PULLME >/dev/null && [ $i -lt 100 ]; do sleep 0.2; i=$((i+1)); done\n\
+         lab_dev PULLME >/dev/null && echo NOT_PULLED >&2 || echo PULLED >&2\n",
+    )?;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755))?;
+    let s = Scenario::new()?.stick("ext4@16", "PULLME")?;
+    let ro_img = sdw_hardware_tests::fixtures::copy_of("ext4@16", PASS, s.dir.path(), "ro.img")?;
+    let out = s
+        .probe("usb-test")?
+        .arg("--stick")
+        .arg(&format!("{}:RO:ro", ro_img.display()))
+        .arg("--devices-binary")
+        .arg(&fake.display().to_string())
+        .arg("--hotplug-remove-after")
+        .arg("1")
+        .arg("--shell-command")
+        .arg("d=$(lab_dev RO); cat /sys/block/${d##*/}/ro; mount $d /mnt && { touch /mnt/x && echo WROTE || echo REFUSED; umount /mnt; }")
+        .arg("--shell-command")
+        .arg("d=$(lab_dev PULLME); mount $d /mnt && echo pulled-stick-data > /mnt/before.txt && umount /mnt")
+        .run()?;
+    assert_eq!(out.status, "PULLED", "{}", out.raw);
+    // Put back: the verifier reads the pulled stick, with the file written before the run.
+    assert!(
+        out.files
+            .iter()
+            .any(|f| f.0 == "PULLME" && f.1 == "before.txt"),
+        "{}",
+        out.raw
+    );
+    // Nothing was written to the read-only stick.
+    assert!(!out.files.iter().any(|f| f.0 == "RO"), "{}", out.raw);
+    assert_eq!(
+        out.volume("RO").map(|v| v.filesystem.as_str()),
+        Some("ext4")
+    );
+    Ok(())
+}
