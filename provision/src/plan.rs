@@ -175,11 +175,10 @@ impl fmt::Display for Step {
                 value,
                 was: w,
             } => {
-                write!(
-                    f,
-                    "set    {qube} feature {feature} = {value:?}{}",
-                    was(w).replace("(was ", "(was \"").replace(")", "\")")
-                )
+                let was = w
+                    .as_ref()
+                    .map_or(String::new(), |w| format!(" (was {w:?})"));
+                write!(f, "set    {qube} feature {feature} = {value:?}{was}")
             }
             Step::RemoveFeature { qube, feature, .. } => {
                 write!(f, "remove {qube} feature {feature}")
