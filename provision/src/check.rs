@@ -36,7 +36,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn expect(&mut self, ok: bool, qube: &str, problem: impl FnOnce() -> String) {
+    fn require(&mut self, ok: bool, qube: &str, problem: impl FnOnce() -> String) {
         self.checks = self.checks.saturating_add(1);
         if !ok {
             self.drift.push(Drift {
@@ -66,7 +66,7 @@ pub fn check(
 ) -> Report {
     let mut r = Report::default();
     for f in files {
-        r.expect(f.current, "dom0", || {
+        r.require(f.current, "dom0", || {
             format!(
                 "{} is missing or differs from what sdw-admin installs",
                 f.file.path
@@ -84,16 +84,16 @@ fn check_topology(r: &mut Report, topology: &Topology, live: &Live) {
     for q in &topology.qubes {
         let name = q.name.as_str();
         let Some(vm) = live.get(name) else {
-            r.expect(false, name, || "does not exist".into());
+            r.require(false, name, || "does not exist".into());
             continue;
         };
-        r.expect(vm.class == q.class.as_str(), name, || {
+        r.require(vm.class == q.class.as_str(), name, || {
             format!("is a {}, expected {}", vm.class, q.class.as_str())
         });
         for (prop, want) in &q.prefs {
             let p = vm.prop(prop);
             match want {
-                Pref::Set(v) => r.expect(
+                Pref::Set(v) => r.require(
                     p.is_some_and(|p| !p.is_default && p.value == *v),
                     name,
                     || {
@@ -109,7 +109,7 @@ fn check_topology(r: &mut Report, topology: &Topology, live: &Live) {
                         )
                     },
                 ),
-                Pref::Default => r.expect(p.is_some_and(|p| p.is_default), name, || {
+                Pref::Default => r.require(p.is_some_and(|p| p.is_default), name, || {
                     format!("{prop} is not at its default")
                 }),
             }
@@ -117,24 +117,24 @@ fn check_topology(r: &mut Report, topology: &Topology, live: &Live) {
         for (feature, want) in &q.features {
             let current = vm.features.get(feature).map(String::as_str);
             match want {
-                Feature::Set(v) => r.expect(current == Some(v.as_str()), name, || {
+                Feature::Set(v) => r.require(current == Some(v.as_str()), name, || {
                     format!(
                         "feature {feature} is {}, expected {v:?}",
                         current.map_or("unset".into(), |c| format!("{c:?}"))
                     )
                 }),
-                Feature::Absent => r.expect(current.is_none(), name, || {
+                Feature::Absent => r.require(current.is_none(), name, || {
                     format!("feature {feature} is set, expected unset")
                 }),
             }
         }
         for tag in &q.tags {
-            r.expect(vm.tags.contains(tag), name, || {
+            r.require(vm.tags.contains(tag), name, || {
                 format!("tag {tag} is missing")
             });
         }
         if let Some(bytes) = q.private_size {
-            r.expect(vm.private_size == Some(bytes), name, || {
+            r.require(vm.private_size == Some(bytes), name, || {
                 format!(
                     "private volume is {} bytes, expected {bytes}",
                     vm.private_size.unwrap_or_default()
@@ -142,7 +142,7 @@ fn check_topology(r: &mut Report, topology: &Topology, live: &Live) {
             });
         }
         if let Some(config) = &q.configure {
-            r.expect(is_configured(vm, config), name, || {
+            r.require(is_configured(vm, config), name, || {
                 format!(
                     "{} not applied (feature {CONFIGURED_FEATURE} differs)",
                     config.purpose
@@ -152,7 +152,7 @@ fn check_topology(r: &mut Report, topology: &Topology, live: &Live) {
     }
     for (prop, value) in &topology.global {
         let current = live.global.get(prop);
-        r.expect(
+        r.require(
             current.is_some_and(|c| !c.is_default && c.value == *value),
             "dom0",
             || {
@@ -164,11 +164,11 @@ fn check_topology(r: &mut Report, topology: &Topology, live: &Live) {
         );
     }
     for name in &topology.obsolete {
-        r.expect(live.get(name).is_none(), name, || "must not exist".into());
+        r.require(live.get(name).is_none(), name, || "must not exist".into());
     }
     for name in &topology.reset_kernelopts {
         if let Some(p) = live.get(name).and_then(|vm| vm.prop("kernelopts")) {
-            r.expect(p.is_default, name, || {
+            r.require(p.is_default, name, || {
                 format!("kernelopts is {:?}, expected its default", p.value)
             });
         }
@@ -187,12 +187,12 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
         .filter(|n| *n != "sd-viewer-disposable")
         .collect();
     for extra in tagged.difference(&expected) {
-        r.expect(false, extra, || {
+        r.require(false, extra, || {
             format!("is tagged {SDW_TAG} but not part of SecureDrop Workstation")
         });
     }
     for missing in expected.difference(&tagged) {
-        r.expect(false, missing, || format!("is not tagged {SDW_TAG}"));
+        r.require(false, missing, || format!("is not tagged {SDW_TAG}"));
     }
     for name in &tagged {
         let Some(vm) = live.get(name) else { continue };
@@ -204,19 +204,19 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
                     .get("service.custom-persist")
                     .is_some_and(|v| !v.is_empty());
                 let paths = vm.features.keys().any(|k| k.starts_with("custom-persist."));
-                r.expect(persist && paths, name, || {
+                r.require(persist && paths, name, || {
                     "persistent AppVM without service.custom-persist and custom-persist.* features"
                         .into()
                 });
             }
             "AppVM" | "DispVM" | "TemplateVM" => {}
-            other => r.expect(false, name, || {
+            other => r.require(false, name, || {
                 format!("unexpected class {other} for a SecureDrop Workstation qube")
             }),
         }
         let want = if *name == "sd-app" { "sd-viewer" } else { "" };
         let dd = vm.prop_value("default_dispvm");
-        r.expect(dd == Some(want), name, || {
+        r.require(dd == Some(want), name, || {
             format!(
                 "default_dispvm is {}, expected {}",
                 show(dd),
@@ -225,12 +225,12 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
         });
     }
     if let Some(app) = live.get("sd-app") {
-        r.expect(
+        r.require(
             app.prop_value("template_for_dispvms") != Some("True"),
             "sd-app",
             || "must not be a disposable template".into(),
         );
-        r.expect(
+        r.require(
             !app.features.contains_key("service.securedrop-log-server"),
             "sd-app",
             || "must not run the log server".into(),
@@ -238,7 +238,7 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
     }
     for name in ["sd-app", "sd-gpg", "sd-log", "sd-viewer", "sd-proxy"] {
         if let Some(vm) = live.get(name) {
-            r.expect(
+            r.require(
                 vm.prop_value("provides_network") == Some("False"),
                 name,
                 || "provides_network must be False".into(),
@@ -247,7 +247,7 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
     }
     for name in ["sd-inbox-debian-13", "sd-viewer-debian-13"] {
         if let Some(vm) = live.get(name) {
-            r.expect(vm.prop_value("netvm") == Some(""), name, || {
+            r.require(vm.prop_value("netvm") == Some(""), name, || {
                 "netvm must be None".into()
             });
         }
@@ -257,7 +257,7 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
         if let Some(vm) = live.get(name) {
             let ok = vm.prop_value("virt_mode") == Some("pvh")
                 && vm.prop_value("kernel") == Some("pvgrub2-pvh");
-            r.expect(ok, name, || {
+            r.require(ok, name, || {
                 format!(
                     "virt_mode/kernel are {}/{}, expected pvh/pvgrub2-pvh",
                     show(vm.prop_value("virt_mode")),
@@ -292,7 +292,7 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
                 .keys()
                 .filter_map(|k| k.strip_prefix("vm-config."))
                 .collect();
-            r.expect(found == keys, name, || {
+            r.require(found == keys, name, || {
                 format!("vm-config keys are {found:?}, expected {keys:?}")
             });
         }
@@ -308,7 +308,7 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
         } else {
             template
         };
-        r.expect(base == Some(FEDORA_TEMPLATE), name, || {
+        r.require(base == Some(FEDORA_TEMPLATE), name, || {
             format!("is not based on {FEDORA_TEMPLATE} (found {})", show(base))
         });
     }
@@ -319,7 +319,7 @@ fn check_templates_current(r: &mut Report, live: &Live, today: i64) {
     if let Some(fedora) = live.get(FEDORA_TEMPLATE) {
         for feature in ["last-update", "last-updates-check"] {
             let set = fedora.features.get(feature).is_some_and(|v| !v.is_empty());
-            r.expect(set, FEDORA_TEMPLATE, || {
+            r.require(set, FEDORA_TEMPLATE, || {
                 format!("feature {feature} is not set: the template was never updated")
             });
         }
@@ -329,7 +329,7 @@ fn check_templates_current(r: &mut Report, live: &Live, today: i64) {
             continue;
         };
         let days = days_from_date(eol);
-        r.expect(days.is_some_and(|d| d - today > 30), name, || {
+        r.require(days.is_some_and(|d| d - today > 30), name, || {
             format!("os-eol {eol} is less than 30 days away")
         });
     }
@@ -364,7 +364,7 @@ fn check_policy(r: &mut Report, live: &Live, policy_text: &str) {
     let mut edge = |service: &str, src: &str, dst: &str, want: bool| {
         let ok = policy::allows(&rules, service, src, dst, &tags) == want;
         let verb = if want { "must" } else { "must not" };
-        r.expect(ok, "policy", || {
+        r.require(ok, "policy", || {
             format!("{src} {verb} be allowed {service} to {dst}")
         });
     };
