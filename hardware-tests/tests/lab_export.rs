@@ -1,0 +1,419 @@
+//! The `disk` export on real emulated sticks (issue 4): every status, every
+//! container and filesystem the fixture builder makes, both archive layouts,
+//! unicode names, faults (full, read-only, pulled, SIGTERM), drives unlocked by
+//! hand, and a 500 MB export. After each run an independent verifier
+//! (`cryptsetup` in the guest, never our code) unlocks the stick and lists every
+//! file with its SHA-256, and the lab reports any mapping or mount left behind.
+//! Each test boots the QEMU lab once (~15-60 s under TCG).
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use common::{Out, Result, Scenario, PASS};
+use sha2::{Digest, Sha256};
+
+/// The files of the standard export: the nested layout, unicode names.
+const FILES: &[(&str, &[u8])] = &[
+    (
+        "Quelle 1/Übersicht – 文件.txt",
+        "unicode survives\n".as_bytes(),
+    ),
+    ("Quelle 1/memo.txt", b"meeting on tuesday\n"),
+    ("Quelle 1/data.bin", &[0xa5; 70_000]),
+];
+
+fn sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes a `disk` archive with these `export_data/` files (folders created
+/// as needed) and returns its path.
+fn disk_archive(dir: &Path, passphrase: Option<&str>, files: &[(&str, &[u8])]) -> Result<PathBuf> {
+    let path = dir.join("export.sd-export");
+    let metadata = match passphrase {
+        Some(p) => {
+            serde_json::json!({"device": "disk", "encryption_key": p, "encryption_method": "luks"})
+        }
+        None => serde_json::json!({"device": "disk"}),
+    };
+    let gz =
+        flate2::write::GzEncoder::new(std::fs::File::create(&path)?, flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data)
+    };
+    add("metadata.json", metadata.to_string().as_bytes())?;
+    for (name, data) in files {
+        add(&format!("export_data/{name}"), data)?;
+    }
+    tar.into_inner()?.finish()?.flush()?;
+    Ok(path)
+}
+
+impl ScenarioExt for Scenario {
+    fn disk(self, passphrase: Option<&str>, files: &[(&str, &[u8])]) -> Result<Scenario> {
+        let archive = disk_archive(self.dir.path(), passphrase, files)?;
+        // The verifier always gets the right passphrase, whatever the archive says.
+        Ok(self
+            .arg("--archive")
+            .arg(&archive.display().to_string())
+            .arg("--passphrase")
+            .arg(PASS))
+    }
+}
+
+trait ScenarioExt: Sized {
+    fn disk(self, passphrase: Option<&str>, files: &[(&str, &[u8])]) -> Result<Self>;
+}
+
+/// The export folder's files on `volume`, as (path below export_data, size, sha256).
+fn exported(out: &Out, volume: &str) -> Vec<(String, u64, String)> {
+    let mut files: Vec<_> = out
+        .files
+        .iter()
+        .filter(|(v, ..)| v == volume)
+        .filter_map(|(_, path, size, sha)| {
+            let (folder, rest) = path.split_once('/')?;
+            let below = rest.strip_prefix("export_data/")?;
+            (folder.starts_with("sd-export-") && folder.len() == "sd-export-YYYYMMDD-HHMMSS".len())
+                .then(|| (below.to_string(), *size, sha.clone()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn expected(files: &[(&str, &[u8])]) -> Vec<(String, u64, String)> {
+    let mut want: Vec<_> = files
+        .iter()
+        .map(|(n, d)| (n.to_string(), d.len() as u64, sha256(d)))
+        .collect();
+    want.sort();
+    want
+}
+
+/// SUCCESS_EXPORT, exactly the files of the archive in one export folder,
+/// nothing else new on the stick, and nothing left open.
+fn assert_exported(out: &Out, volume: &str, files: &[(&str, &[u8])]) {
+    assert_eq!(out.status, "SUCCESS_EXPORT", "{}", out.raw);
+    assert_eq!(exported(out, volume), expected(files), "{}", out.raw);
+    let all_on_volume = out.files.iter().filter(|(v, ..)| v == volume).count();
+    assert_eq!(
+        all_on_volume,
+        files.len(),
+        "only the export folder is new: {}",
+        out.raw
+    );
+    assert_eq!(out.leftover, "none", "{}", out.raw);
+}
+
+/// An error status, no file written, the drive locked again.
+fn assert_failed_cleanly(out: &Out, status: &str) {
+    assert_eq!(out.status, status, "{}", out.raw);
+    assert!(out.files.is_empty(), "nothing may be written: {}", out.raw);
+    assert_eq!(out.leftover, "none", "{}", out.raw);
+}
+
+fn export_to(recipe: &str, volume_suffix: &str) -> Result {
+    let out = Scenario::new()?
+        .stick(recipe, "S")?
+        .disk(Some(PASS), FILES)?
+        .run()?;
+    assert_exported(&out, &format!("S{volume_suffix}"), FILES);
+    Ok(())
+}
+
+#[test]
+fn exports_to_luks2_ext4() -> Result {
+    export_to("luks2-ext4", "")
+}
+
+#[test]
+fn exports_to_luks1_exfat() -> Result {
+    export_to("luks1-exfat", "")
+}
+
+#[test]
+fn exports_to_luks2_fat32_with_unicode_names() -> Result {
+    export_to("luks2-fat32", "")
+}
+
+#[test]
+fn exports_to_luks2_with_the_default_argon2id() -> Result {
+    export_to("luks2argon-ext4", "")
+}
+
+#[test]
+fn exports_to_the_luks_partition_of_a_gpt_stick_and_touches_no_other() -> Result {
+    export_to("gpt:ext4@40,luks2-exfat,fat32", "#2")
+}
+
+#[test]
+fn exports_to_the_luks_partition_of_an_mbr_stick() -> Result {
+    export_to("mbr:fat32@30,luks1-ext4", "#2")
+}
+
+#[test]
+fn exports_to_veracrypt_with_the_default_pim() -> Result {
+    let out = Scenario::new()?
+        .stick("vera-ext4", "S")?
+        .disk(Some(PASS), FILES)?
+        .arg("--tcrypt")
+        .arg("veracrypt")
+        .run()?;
+    assert_exported(&out, "S", FILES);
+    Ok(())
+}
+
+#[test]
+fn exports_to_truecrypt() -> Result {
+    let out = Scenario::new()?
+        .stick("true-ext4", "S")?
+        .disk(Some(PASS), FILES)?
+        .arg("--tcrypt")
+        .arg("truecrypt")
+        .run()?;
+    assert_exported(&out, "S", FILES);
+    Ok(())
+}
+
+#[test]
+fn exports_the_flat_layout() -> Result {
+    let flat: &[(&str, &[u8])] = &[("a.txt", b"flat layout"), ("b.pdf", b"%PDF-1.4 not really")];
+    let out = Scenario::new()?
+        .stick("luks2-ext4", "S")?
+        .disk(Some(PASS), flat)?
+        .run()?;
+    assert_exported(&out, "S", flat);
+    Ok(())
+}
+
+#[test]
+fn a_wrong_passphrase_is_error_unlock_luks_and_writes_nothing() -> Result {
+    let out = Scenario::new()?
+        .stick("luks2-ext4", "S")?
+        .disk(Some("not the passphrase"), FILES)?
+        .run()?;
+    assert_failed_cleanly(&out, "ERROR_UNLOCK_LUKS");
+    Ok(())
+}
+
+#[test]
+fn no_passphrase_for_a_locked_drive_is_device_locked() -> Result {
+    let out = Scenario::new()?
+        .stick("luks1-ext4", "S")?
+        .disk(None, FILES)?
+        .run()?;
+    assert_failed_cleanly(&out, "DEVICE_LOCKED");
+    Ok(())
+}
+
+#[test]
+fn no_drive_is_no_device_detected() -> Result {
+    let out = Scenario::new()?.disk(Some(PASS), FILES)?.run()?;
+    assert_failed_cleanly(&out, "NO_DEVICE_DETECTED");
+    Ok(())
+}
+
+#[test]
+fn two_drives_are_multi_device_detected_and_both_stay_untouched() -> Result {
+    let out = Scenario::new()?
+        .stick("luks2-ext4", "A")?
+        .stick("luks2-exfat", "B")?
+        .disk(Some(PASS), FILES)?
+        .run()?;
+    assert_failed_cleanly(&out, "MULTI_DEVICE_DETECTED");
+    Ok(())
+}
+
+#[test]
+fn an_unencrypted_drive_is_invalid_and_untouched() -> Result {
+    let out = Scenario::new()?
+        .stick("exfat", "S")?
+        .disk(Some(PASS), FILES)?
+        .run()?;
+    assert_failed_cleanly(&out, "INVALID_DEVICE_DETECTED");
+    Ok(())
+}
+
+#[test]
+fn an_encrypted_volume_without_a_filesystem_is_error_mount() -> Result {
+    let out = Scenario::new()?
+        .stick("luks2-none", "S")?
+        .disk(Some(PASS), FILES)?
+        .run()?;
+    assert_failed_cleanly(&out, "ERROR_MOUNT");
+    Ok(())
+}
+
+#[test]
+fn a_read_only_drive_is_error_mount_and_left_locked() -> Result {
+    let scenario = Scenario::new()?.stick("luks2-ext4", "S")?;
+    let args: Vec<String> = scenario
+        .args
+        .iter()
+        .map(|a| {
+            if a.ends_with(":S") {
+                format!("{a}:ro")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let out = Scenario { args, ..scenario }
+        .disk(Some(PASS), FILES)?
+        .run()?;
+    assert_failed_cleanly(&out, "ERROR_MOUNT");
+    Ok(())
+}
+
+#[test]
+fn a_full_drive_is_refused_before_writing() -> Result {
+    let big: Vec<u8> = (0..30u32 * 1024 * 1024)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let files: &[(&str, &[u8])] = &[("big.bin", &big)];
+    let out = Scenario::new()?
+        .stick("luks2-ext4@24", "S")?
+        .disk(Some(PASS), files)?
+        .run()?;
+    assert_failed_cleanly(&out, "ERROR_EXPORT");
+    Ok(())
+}
+
+/// 120 MB of incompressible data, so that the write is under way when it happens.
+fn slow_files() -> Vec<(String, Vec<u8>)> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..15)
+        .map(|i| {
+            let data = (0..8 * 1024 * 1024 / 8)
+                .flat_map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state.to_le_bytes()
+                })
+                .collect();
+            (format!("big{i}.bin"), data)
+        })
+        .collect()
+}
+
+/// A guest watcher that prints the lab's `PULL` marker (the host then pulls
+/// the stick at once) when the export's second file is being written.
+const PULL_WHEN_WRITING: &str =
+    "(while ! ls /run/sdw-devices/export-*/.sd-export-*.partial/export_data/big1.bin \
+     >/dev/null 2>&1; do sleep 0.1; done; echo @@LAB:PULL@@ >/dev/console) &";
+
+#[test]
+fn a_drive_pulled_mid_export_is_error_export_with_nothing_left_open() -> Result {
+    let files = slow_files();
+    let files: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let out = Scenario::new()?
+        .stick("luks2-ext4@256", "S")?
+        .disk(Some(PASS), &files)?
+        .arg("--shell-command")
+        .arg(PULL_WHEN_WRITING)
+        // The time limit is a fallback only: the watcher pulls while writing.
+        .arg("--hotplug-remove-after")
+        .arg("300")
+        .run()?;
+    assert_failed_cleanly(&out, "ERROR_EXPORT");
+    Ok(())
+}
+
+#[test]
+fn sigterm_mid_export_is_error_export_with_nothing_left_behind() -> Result {
+    let files = slow_files();
+    let files: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let out = Scenario::new()?
+        .stick("luks2-ext4@256", "S")?
+        .disk(Some(PASS), &files)?
+        .arg("--shell-command")
+        .arg(
+            "(while ! ls /run/sdw-devices/export-*/.sd-export-*.partial/export_data/big1.bin >/dev/null 2>&1; \
+             do sleep 0.1; done; killall -TERM sdw-devices) &",
+        )
+        .run()?;
+    assert_failed_cleanly(&out, "ERROR_EXPORT");
+    Ok(())
+}
+
+#[test]
+fn a_drive_unlocked_and_mounted_by_hand_is_written_and_left_as_found() -> Result {
+    let out = Scenario::new()?
+        .stick("luks2-ext4", "S")?
+        .disk(None, FILES)?
+        .arg("--shell-command")
+        .arg(&format!(
+            "printf %s '{PASS}' | cryptsetup open --key-file - $(lab_dev S) byhand && \
+             mkdir -p /media/byhand && mount /dev/mapper/byhand /media/byhand"
+        ))
+        .run()?;
+    assert_exported(&out, "S", FILES);
+    assert_eq!(
+        out.volume("S").map(|v| v.how.as_str()),
+        Some("already-unlocked,already-mounted"),
+        "still unlocked and mounted after the export: {}",
+        out.raw
+    );
+    Ok(())
+}
+
+#[test]
+fn a_drive_unlocked_by_hand_but_not_mounted_is_written_and_stays_unlocked() -> Result {
+    let out = Scenario::new()?
+        .stick("luks2-exfat", "S")?
+        .disk(None, FILES)?
+        .arg("--shell-command")
+        .arg(&format!(
+            "printf %s '{PASS}' | cryptsetup open --key-file - $(lab_dev S) byhand"
+        ))
+        .run()?;
+    assert_exported(&out, "S", FILES);
+    assert_eq!(
+        out.volume("S").map(|v| v.how.as_str()),
+        Some("already-unlocked"),
+        "{}",
+        out.raw
+    );
+    Ok(())
+}
+
+#[test]
+fn exports_500_megabytes() -> Result {
+    // Compressible text keeps the archive small for the guest's control disk.
+    let line = b"SecureDrop export lab: 500 MB of source material, line after line.\n";
+    let chunk: Vec<u8> = line
+        .iter()
+        .copied()
+        .cycle()
+        .take(50 * 1024 * 1024)
+        .collect();
+    let names: Vec<String> = (0..10).map(|i| format!("part-{i:02}.txt")).collect();
+    let files: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|n| (n.as_str(), chunk.as_slice()))
+        .collect();
+    let out = Scenario::new()?
+        .stick("luks2-ext4@640", "S")?
+        .disk(Some(PASS), &files)?
+        .run()?;
+    assert_exported(&out, "S", &files);
+    Ok(())
+}
