@@ -416,11 +416,13 @@ impl Planner<'_> {
                 self.initialise(q);
             }
         }
-        let mut restart = false;
         if let Some(config) = &q.configure {
             let digest = config.digest();
             if !live.is_some_and(|vm| is_configured(vm, config)) {
-                self.configured.push(name.to_owned());
+                // Disposables see a change of their disposable template only after a restart.
+                if q.class != Class::TemplateVM {
+                    self.configured.push(name.to_owned());
+                }
                 self.push(Step::Configure {
                     qube: name.into(),
                     purpose: config.purpose.into(),
@@ -430,7 +432,8 @@ impl Planner<'_> {
                 });
             }
         }
-        // A qube whose template changed or was reconfigured restarts if it was running.
+        // A system qube whose template changed, or whose disposable template was
+        // reconfigured, is started again if it was running.
         let template_changed = !created
             && q.template.as_ref().is_some_and(|t| {
                 live.is_some_and(|vm| !pref_converged(vm, "template", &Pref::Set(t.clone())))
@@ -440,15 +443,12 @@ impl Planner<'_> {
             .as_ref()
             .is_some_and(|t| self.configured.contains(t));
         if q.restart_on_change && was_running && (template_changed || base_reconfigured) {
-            if base_reconfigured && !template_changed {
+            if !template_changed {
                 self.push(Step::Shutdown {
                     qube: name.into(),
                     reason: "to pick up its template's changes".into(),
                 });
             }
-            restart = true;
-        }
-        if restart {
             self.push(Step::Start { qube: name.into() });
         }
     }
@@ -784,6 +784,33 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["sd-gpg: cannot be created: label purple does not exist in this system"]
         );
+    }
+
+    #[test]
+    fn restarts_sys_usb_when_its_disposable_template_changes_but_not_sys_net_for_a_template_update()
+    {
+        let t = topo();
+        let mut live = stock();
+        if let Some(fedora) = live.vms.get_mut("fedora-43-xfce") {
+            fedora.features.remove("last-update");
+        }
+        let mut usb_dvm = vm("AppVM", false);
+        set(&mut usb_dvm, "template", "fedora-43-xfce");
+        live.vms.insert("sd-fedora-43-dvm".into(), usb_dvm);
+        if let Some(usb) = live.vms.get_mut("sys-usb") {
+            set(usb, "template", "sd-fedora-43-dvm");
+        }
+        let plan = plan(&t, &live, &[], &[]);
+        let text: Vec<String> = plan.steps.iter().map(|s| s.to_string()).collect();
+        assert!(text.contains(&"run    1 commands in fedora-43-xfce (first update)".to_owned()));
+        assert!(text
+            .contains(&"run    5 commands in sd-fedora-43-dvm (USB auto-attach files)".to_owned()));
+        assert!(text.contains(&"stop   sys-usb (to pick up its template's changes)".to_owned()));
+        assert!(text.contains(&"start  sys-usb".to_owned()));
+        for q in ["sys-net", "sys-firewall"] {
+            let stopped = text.iter().any(|t| t.starts_with("stop") && t.contains(q));
+            assert!(!stopped, "{q} must be left running");
+        }
     }
 
     #[test]
