@@ -197,7 +197,7 @@ fn generate(path: &Path, target_bytes: u64) -> (usize, u64) {
     let mut data = Vec::new();
     while bytes < target_bytes {
         let size = if next() % 20 == 0 {
-            1_048_576 + next() % (19 * 1_048_576)
+            1_048_576 + next() % (13 * 1_048_576)
         } else {
             1024 + next() % (255 * 1024)
         };
