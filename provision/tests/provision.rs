@@ -546,3 +546,58 @@ fn topology_prints_the_target_for_review_without_qubesd() {
         .stdout
         .contains("dom0: default_template=fedora-43-xfce default_dispvm=sd-viewer\n"));
 }
+
+#[test]
+fn a_persistent_sys_usb_gets_the_files_itself_and_loses_them_on_uninstall() {
+    let sim = Sim::start();
+    let admin = sim.admin();
+    assert!(admin.shutdown("sys-usb").is_ok());
+    assert!(admin.remove("sys-usb").is_ok());
+    assert!(admin
+        .create("AppVM", Some("fedora-43-xfce"), "sys-usb", "red")
+        .is_ok());
+    assert!(admin.start("sys-usb").is_ok());
+    let config = config_dir("testconfig");
+    apply_clean(&sim, config.path());
+
+    let s = sim.state();
+    assert!(
+        vm(&s, "sd-fedora-43-dvm").is_null(),
+        "no disposable template for a persistent sys-usb"
+    );
+    assert_eq!(vm(&s, "sys-usb")["running"], true, "sys-usb keeps running");
+    let recorded = Recorder::read(&sim.recorded()).unwrap_or_default();
+    assert!(recorded
+        .iter()
+        .any(|c| c.qube == "sys-usb" && c.input.as_deref() == Some(UDEV_RULES)));
+    assert!(converge("check", &sim, config.path(), &[]).ok());
+
+    let root = sim.root();
+    let socket = sim.socket();
+    let recorded_path = sim.recorded();
+    let run = sdw_admin(&[
+        "uninstall",
+        "--force",
+        "--root",
+        root.to_str().unwrap_or_default(),
+        "--qubesd-socket",
+        socket.to_str().unwrap_or_default(),
+        "--record-qube-commands",
+        recorded_path.to_str().unwrap_or_default(),
+    ]);
+    assert!(run.ok(), "{}", run.stderr);
+    let after = Recorder::read(&sim.recorded()).unwrap_or_default();
+    let removal: Vec<&str> = after[recorded.len()..]
+        .iter()
+        .map(|c| c.command.as_str())
+        .collect();
+    assert_eq!(
+        removal,
+        [
+            "rm -f /etc/udev/rules.d/99-sd-devices.rules /rw/config/sd/etc/udev/rules.d/99-sd-devices.rules /usr/local/bin/sd-attach-export-device",
+            "sed -i '/^### BEGIN securedrop-workstation ###$/,/^### END securedrop-workstation ###$/d' /rw/config/rc.local",
+            "udevadm control --reload",
+        ]
+    );
+    assert!(vm(&sim.state(), "sys-usb")["features"]["sdw-admin-configured"].is_null());
+}
