@@ -172,6 +172,8 @@ enum CliError {
     Drift(String),
     #[error("uninstall removes every SecureDrop Workstation qube and its data; confirm on a terminal or pass --force")]
     NotConfirmed,
+    #[error("with --qrexec this runs in a management qube, which cannot write dom0's files: pass --root DIR to stage the policies and flags, and install them in dom0 yourself")]
+    QrexecNeedsRoot,
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -213,6 +215,9 @@ struct Context {
 }
 
 fn context(common: &Common) -> Result<Context, CliError> {
+    if common.qubesd.qrexec && common.root == Path::new("/") {
+        return Err(CliError::QrexecNeedsRoot);
+    }
     let admin = common.qubesd.admin();
     let validated = validate(&common.config, Some(&admin))?;
     if !validated.key_cross_checked {
@@ -438,6 +443,9 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             qubesd,
             runner,
         } => {
+            if qubesd.qrexec && root == Path::new("/") {
+                return Err(CliError::QrexecNeedsRoot);
+            }
             let admin = qubesd.admin();
             let live = Live::read(&admin)?;
             let plan = crate::uninstall::plan(&live);
