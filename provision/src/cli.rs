@@ -460,7 +460,7 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
                 root: &root,
             };
             let applied = apply(&plan, &mut target)?;
-            println!("Applied {applied} changes. config.json and sd-journalist.sec stay in {CONFIG_DIR}.");
+            println!("Applied {applied} changes. The configuration folder (config.json, sd-journalist.sec) is left in place.");
             Ok(())
         }
     }
