@@ -377,25 +377,53 @@ struct Monitor {
 }
 
 impl Monitor {
-    fn command(&self, cmd: &str, log: &mut dyn Write) {
+    /// Sends one command; returns what the monitor answered (empty when unreachable).
+    fn command(&self, cmd: &str, log: &mut dyn Write) -> String {
         let _ = writeln!(log, "[lab] monitor: {cmd}");
+        let mut answer = String::new();
         match UnixStream::connect(&self.path) {
             Ok(mut s) => {
                 let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
                 let _ = s.write_all(format!("{cmd}\n").as_bytes());
                 std::thread::sleep(Duration::from_millis(300));
-                let mut buf = [0u8; 4096];
-                if let Ok(n) = s.read(&mut buf) {
-                    let _ = writeln!(
-                        log,
-                        "[lab] monitor said: {}",
-                        String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).trim()
-                    );
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    answer.push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or_default()));
+                    if answer.matches("(qemu)").count() >= 2 {
+                        break;
+                    }
                 }
+                // Drop the echo of the typed command (HMP redraws it with escape sequences).
+                let said: String = answer
+                    .lines()
+                    .filter(|l| !l.contains('\u{1b}') && !l.starts_with("QEMU "))
+                    .collect::<Vec<_>>()
+                    .join(" | ");
+                let _ = writeln!(log, "[lab] monitor said: {said}");
+                said
             }
             Err(e) => {
                 let _ = writeln!(log, "[lab] monitor unreachable: {e}");
+                answer
             }
+        }
+    }
+
+    /// Sends a command until the monitor answers without an error (a pulled drive's image lock goes a
+    /// moment after the pull).
+    fn command_retrying(&self, cmd: &str, log: &mut dyn Write) {
+        for _ in 0..10 {
+            let said = self.command(cmd, log);
+            let failed = ["rror", "ailed", "Duplicate", "lock"]
+                .iter()
+                .any(|w| said.contains(w));
+            if !failed {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(700));
         }
     }
 }
@@ -539,7 +567,7 @@ pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
         }
         if let Some(at) = pull_at {
             if Instant::now() >= at && !pulled {
-                monitor.command("device_del usb0", &mut console);
+                let _ = monitor.command("device_del usb0", &mut console);
                 pulled = true;
             }
         }
@@ -562,13 +590,13 @@ pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
                 } else if line.contains("@@LAB:REATTACH@@") {
                     if let Some(stick) = spec.sticks.first() {
                         if !pulled {
-                            monitor.command("device_del usb0", &mut console);
+                            let _ = monitor.command("device_del usb0", &mut console);
                             pulled = true;
-                            std::thread::sleep(Duration::from_secs(1));
                         }
+                        std::thread::sleep(Duration::from_millis(1500));
                         let (drive, device) = stick_args(stick, "stickhot", "usbhot");
-                        monitor.command(&format!("drive_add 0 {drive}"), &mut console);
-                        monitor.command(&format!("device_add {device}"), &mut console);
+                        monitor.command_retrying(&format!("drive_add 0 {drive}"), &mut console);
+                        monitor.command_retrying(&format!("device_add {device}"), &mut console);
                     }
                 } else if let Some(rest) = line.split("@@LAB:FAIL ").nth(1) {
                     guest_fail = Some(rest.trim_end_matches("@@").to_string());
