@@ -163,6 +163,7 @@ pub struct JobState {
     pub reasons: Vec<String>,
 }
 
+pub const JOB_STOPPED: i32 = 6;
 pub const JOB_CANCELED: i32 = 7;
 pub const JOB_ABORTED: i32 = 8;
 pub const JOB_COMPLETED: i32 = 9;

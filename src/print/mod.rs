@@ -390,16 +390,24 @@ impl Service {
                     );
                     return Ok(());
                 }
-                cups::JOB_CANCELED | cups::JOB_ABORTED => {
+                cups::JOB_CANCELED | cups::JOB_ABORTED | cups::JOB_STOPPED => {
                     let printer_reasons = printer_reasons();
                     tracing::error!(job, state = state.state, reasons = ?state.reasons, printer_reasons = ?printer_reasons, "job failed");
+                    let state_name = match state.state {
+                        cups::JOB_ABORTED => "aborted",
+                        cups::JOB_CANCELED => "canceled",
+                        _ => {
+                            // A stopped job (a filter failed) waits for a person
+                            // at the CUPS console: take it off the queue.
+                            if let Err(e) = self.cups.cancel(job) {
+                                tracing::error!(job, error = %e, "cancelling the job failed");
+                            }
+                            "stopped"
+                        }
+                    };
                     return Err(PrintError::JobFailed {
                         job,
-                        state: if state.state == cups::JOB_ABORTED {
-                            "aborted"
-                        } else {
-                            "canceled"
-                        },
+                        state: state_name,
                         reasons: state.reasons.join(","),
                         printer_reasons,
                     });

@@ -69,7 +69,11 @@ mod tests {
         let pdf = pdf();
         assert!(pdf.starts_with(b"%PDF-1.4"));
         assert!(pdf.ends_with(b"%%EOF\n"));
-        let text = String::from_utf8_lossy(&pdf);
+        // Everything after the binary comment line is ASCII.
+        let tail_start = pdf.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let tail_start =
+            tail_start + pdf[tail_start..].iter().position(|&b| b == b'\n').unwrap() + 1;
+        let text = std::str::from_utf8(&pdf[tail_start..]).unwrap();
         let startxref: usize = text
             .rsplit("startxref\n")
             .next()
@@ -81,8 +85,10 @@ mod tests {
             .unwrap();
         assert!(pdf[startxref..].starts_with(b"xref\n"));
         // Every object offset in the table points at "N 0 obj".
-        let table = &text[startxref..];
-        for (n, line) in table.lines().skip(3).take(5).enumerate() {
+        let table = std::str::from_utf8(&pdf[startxref..]).unwrap();
+        let entries: Vec<&str> = table.lines().skip(3).take(5).collect();
+        assert_eq!(entries.len(), 5);
+        for (n, line) in entries.iter().enumerate() {
             let offset: usize = line[..10].parse().unwrap();
             assert!(pdf[offset..].starts_with(format!("{} 0 obj", n + 1).as_bytes()));
         }

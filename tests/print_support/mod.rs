@@ -1,0 +1,620 @@
+//! A private CUPS for print tests: a real `cupsd` under a temporary root, with
+//! its own configuration, socket, spool, and backend folder holding a test
+//! backend (installed as `usb` and as `driverless`) that reports the devices a
+//! test writes and saves each job to a file. Optionally an IPP Everywhere
+//! printer (`ippeveprinter` on loopback, with a private D-Bus system bus).
+//! Runs `sdw-devices` against it with a simulated USB bus.
+//!
+//! Needs root (cupsd drops to `lp` for filters and backends), as CI runs.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BROTHER_DEVICE: &str = "direct usb://Brother/HL-L2320D%20series?serial=E12345 \"Brother HL-L2320D series\" \"Brother HL-L2320D series\" \"MFG:Brother;MDL:HL-L2320D series;CMD:PJL,PCL,PCLXL,URF;\" \"\"";
+pub const BROTHER_USB: &str = r#"{"vendor_id":"04f9","product_id":"00a0","manufacturer":"Brother","product":"HL-L2320D series","serial":"E12345"}"#;
+pub const CANON_DEVICE: &str = "direct usb://Canon/LBP2900?serial=0000A1B2 \"Canon LBP2900\" \"Canon LBP2900\" \"MFG:Canon;MDL:LBP2900;CMD:CAPT;\" \"\"";
+pub const CANON_USB: &str = r#"{"vendor_id":"04a9","product_id":"2676","manufacturer":"Canon","product":"LBP2900","serial":"0000A1B2"}"#;
+
+const BACKEND: &str = r#"#!/bin/sh
+# Test backend: lists the devices the test wrote; prints jobs to files.
+D="$SDW_TEST_DIR"
+name=$(basename "$0")
+if [ $# -eq 0 ]; then
+  if [ -f "$D/devices-$name" ]; then cat "$D/devices-$name"; fi
+  exit 0
+fi
+if [ -f "$D/hang" ]; then sleep 600; fi
+# Job data: the file named in argument 6, else standard input (a pipe that
+# cannot be reopened as /dev/stdin by lp).
+job() { if [ -n "$6" ]; then cat "$6"; else cat; fi; }
+if [ -f "$D/fail" ]; then
+  job "$@" > /dev/null
+  echo "STATE: +media-empty-error" >&2
+  echo "ERROR: the test printer is out of paper" >&2
+  exit 1
+fi
+out="$D/out/$name-job-$1"
+job "$@" > "$out.part"
+mv "$out.part" "$out"
+exit 0
+"#;
+
+/// How the private CUPS is built.
+#[derive(Default, Clone, Copy)]
+pub struct Options {
+    /// Leave brlaser out of the drivers CUPS offers (as if
+    /// `printer-driver-brlaser` were not installed).
+    pub without_brlaser: bool,
+}
+
+pub struct Cupsd {
+    dir: tempfile::TempDir,
+    pub root: PathBuf,
+    child: Child,
+    ipp_printer: Option<Child>,
+    dbus_pid: Option<String>,
+    pub ipp_spool: Option<PathBuf>,
+}
+
+impl Cupsd {
+    pub fn start() -> Cupsd {
+        Cupsd::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Cupsd {
+        let dir = tempfile::Builder::new()
+            .prefix("sdw-cupsd-")
+            .tempdir()
+            .unwrap();
+        let r = dir.path().to_owned();
+        fs::set_permissions(&r, fs::Permissions::from_mode(0o755)).unwrap();
+        for d in [
+            "etc",
+            "run",
+            "spool/tmp",
+            "cache",
+            "log",
+            "serverbin/backend",
+            "test/out",
+            "tmp",
+            "home/logs",
+        ] {
+            fs::create_dir_all(r.join(d)).unwrap();
+        }
+        for d in ["serverbin", "serverbin/backend", "test"] {
+            fs::set_permissions(r.join(d), fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::set_permissions(r.join("test/out"), fs::Permissions::from_mode(0o777)).unwrap();
+        for d in [
+            "cgi-bin", "daemon", "driver", "filter", "monitor", "notifier",
+        ] {
+            symlink(
+                Path::new("/usr/lib/cups").join(d),
+                r.join("serverbin").join(d),
+            )
+            .unwrap();
+        }
+        for b in ["ipp", "ipps"] {
+            symlink(
+                Path::new("/usr/lib/cups/backend").join(b),
+                r.join("serverbin/backend").join(b),
+            )
+            .unwrap();
+        }
+        for name in ["usb", "driverless"] {
+            let path = r.join("serverbin/backend").join(name);
+            fs::write(&path, BACKEND).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let data_dir = if options.without_brlaser {
+            let data = r.join("data");
+            fs::create_dir_all(data.join("drv")).unwrap();
+            for entry in fs::read_dir("/usr/share/cups").unwrap() {
+                let entry = entry.unwrap();
+                if entry.file_name() != "drv" {
+                    symlink(entry.path(), data.join(entry.file_name())).unwrap();
+                }
+            }
+            for entry in fs::read_dir("/usr/share/cups/drv").unwrap() {
+                let entry = entry.unwrap();
+                if entry.file_name() != "brlaser.drv" {
+                    symlink(entry.path(), data.join("drv").join(entry.file_name())).unwrap();
+                }
+            }
+            fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+            data
+        } else {
+            PathBuf::from("/usr/share/cups")
+        };
+        let rs = r.display();
+        fs::write(
+            r.join("etc/cupsd.conf"),
+            format!(
+                "Listen {rs}/run/cups.sock\nBrowsing No\nLogLevel info\nMaxLogSize 0\nMaxJobTime 600\n<Location />\n</Location>\n"
+            ),
+        )
+        .unwrap();
+        fs::write(
+            r.join("etc/cups-files.conf"),
+            format!(
+                "ServerRoot {rs}/etc\nRequestRoot {rs}/spool\nTempDir {rs}/spool/tmp\nCacheDir {rs}/cache\n\
+                 StateDir {rs}/run\nServerBin {rs}/serverbin\nDataDir {}\nAccessLog {rs}/log/access_log\n\
+                 ErrorLog {rs}/log/error_log\nPageLog {rs}/log/page_log\nSystemGroup root\nUser lp\nGroup lp\n\
+                 Printcap {rs}/run/printcap\nSetEnv SDW_TEST_DIR {rs}/test\n",
+                data_dir.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/sbin/cupsd")
+            .arg("-f")
+            .arg("-c")
+            .arg(r.join("etc/cupsd.conf"))
+            .arg("-s")
+            .arg(r.join("etc/cups-files.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cupsd (package cups) must be installed");
+        let cupsd = Cupsd {
+            root: r.clone(),
+            dir,
+            child,
+            ipp_printer: None,
+            dbus_pid: None,
+            ipp_spool: None,
+        };
+        let started = Instant::now();
+        while UnixStream::connect(cupsd.socket()).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "cupsd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cupsd
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.root.join("run/cups.sock")
+    }
+
+    /// What the test backend named `backend` reports (one device line each).
+    pub fn set_devices(&self, backend: &str, lines: &[&str]) {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        fs::write(
+            self.root.join("test").join(format!("devices-{backend}")),
+            text,
+        )
+        .unwrap();
+    }
+
+    /// The simulated USB bus (JSON objects), as `sdw-devices` reads it.
+    pub fn set_usb(&self, printers: &[&str]) {
+        fs::write(self.usb_file(), format!("[{}]", printers.join(","))).unwrap();
+    }
+
+    pub fn unplug_all(&self) {
+        let _ = fs::remove_file(self.usb_file());
+        let _ = fs::remove_file(self.root.join("test/devices-usb"));
+        let _ = fs::remove_file(self.root.join("test/devices-driverless"));
+    }
+
+    fn usb_file(&self) -> PathBuf {
+        self.root.join("test/usb.json")
+    }
+
+    /// Makes the test backend fail every job (as an out-of-paper printer).
+    pub fn fail_jobs(&self) {
+        fs::write(self.root.join("test/fail"), b"").unwrap();
+    }
+
+    /// Makes the test backend never finish a job.
+    pub fn hang_jobs(&self) {
+        fs::write(self.root.join("test/hang"), b"").unwrap();
+    }
+
+    /// The files the test backends wrote, one per job, sorted by name.
+    pub fn jobs(&self) -> Vec<(String, Vec<u8>)> {
+        let mut jobs: Vec<_> = fs::read_dir(self.root.join("test/out"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| !e.file_name().to_string_lossy().ends_with(".part"))
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        jobs.sort();
+        jobs
+    }
+
+    /// What `lpstat -v` says about the queues (`device for Q: URI` lines).
+    pub fn queues(&self) -> String {
+        let output = Command::new("/usr/bin/lpstat")
+            .arg("-v")
+            .env_clear()
+            .env("CUPS_SERVER", self.socket())
+            .output()
+            .expect("lpstat (package cups-client) must be installed");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// What `lpoptions -p QUEUE` says (the queue's attributes as options).
+    pub fn printer_options(&self, queue: &str) -> String {
+        let output = Command::new("/usr/bin/lpoptions")
+            .args(["-p", queue])
+            .env_clear()
+            .env("CUPS_SERVER", self.socket())
+            .env("HOME", self.root.join("home"))
+            .output()
+            .expect("lpoptions (package cups-client) must be installed");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn error_log(&self) -> String {
+        fs::read_to_string(self.root.join("log/error_log")).unwrap_or_default()
+    }
+
+    /// Starts an IPP Everywhere printer on loopback (make `Test`, model
+    /// `Everywhere`) and returns its URI; jobs land in [`Cupsd::ipp_spool`].
+    pub fn start_ipp_everywhere(&mut self) -> String {
+        let r = self.root.clone();
+        let dbus_dir = r.join("dbus");
+        fs::create_dir_all(&dbus_dir).unwrap();
+        let socket = dbus_dir.join("system.sock");
+        fs::write(
+            dbus_dir.join("system.conf"),
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>system</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/><allow user="*"/></policy></busconfig>
+"#,
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let dbus = Command::new("/usr/bin/dbus-daemon")
+            .arg(format!(
+                "--config-file={}",
+                dbus_dir.join("system.conf").display()
+            ))
+            .arg("--fork")
+            .arg("--print-pid")
+            .output()
+            .expect("dbus-daemon (package dbus) must be installed");
+        assert!(dbus.status.success(), "dbus-daemon failed");
+        self.dbus_pid = Some(String::from_utf8_lossy(&dbus.stdout).trim().to_owned());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let spool = r.join("ipp-spool");
+        fs::create_dir_all(&spool).unwrap();
+        let child = Command::new("/usr/sbin/ippeveprinter")
+            .args([
+                "-r",
+                "off",
+                "-n",
+                "localhost",
+                "-p",
+                &port.to_string(),
+                "-d",
+            ])
+            .arg(&spool)
+            .args([
+                "-k",
+                "-f",
+                "application/pdf,image/pwg-raster,image/urf",
+                "-M",
+                "Test",
+                "-m",
+                "Everywhere",
+                "Test Everywhere",
+            ])
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                format!("unix:path={}", socket.display()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ippeveprinter (package cups-ipp-utils) must be installed");
+        self.ipp_printer = Some(child);
+        self.ipp_spool = Some(spool);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "ippeveprinter did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        format!("ipp://localhost:{port}/ipp/print")
+    }
+
+    /// The documents the IPP Everywhere printer received.
+    pub fn ipp_documents(&self) -> Vec<Vec<u8>> {
+        let Some(spool) = &self.ipp_spool else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = walk(spool);
+        files.sort();
+        files.iter().map(|p| fs::read(p).unwrap()).collect()
+    }
+
+    /// Runs `sdw-devices ARCHIVE` against this CUPS with the simulated bus.
+    pub fn run(&self, archive: &[u8]) -> Run {
+        self.run_env(archive, &[])
+    }
+
+    pub fn run_env(&self, archive: &[u8], extra: &[(&str, &str)]) -> Run {
+        let inputs = tempfile::tempdir().unwrap();
+        let path = inputs.path().join("print.sd-export");
+        fs::write(&path, archive).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sdw-devices"));
+        command
+            .arg(&path)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.root.join("home"))
+            .env("TMPDIR", self.root.join("tmp"))
+            .env("SDW_LOG_DIR", self.root.join("home/logs"))
+            .env("CUPS_SERVER", self.socket())
+            .env("SDW_PRINT_SIMULATED_USB", self.usb_file())
+            // A job here takes about a second; a broken setup fails in a minute.
+            .env("SDW_PRINT_JOB_TIMEOUT_SECS", "60");
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let started = Instant::now();
+        let output = command.output().unwrap();
+        let run = Run::from_output(output, started.elapsed());
+        let left: Vec<_> = fs::read_dir(self.root.join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "temporary files left behind: {left:?}");
+        run
+    }
+
+    /// Runs without the simulated bus: the real udev path.
+    pub fn run_on_real_usb(&self, archive: &[u8]) -> Run {
+        let inputs = tempfile::tempdir().unwrap();
+        let path = inputs.path().join("print.sd-export");
+        fs::write(&path, archive).unwrap();
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
+            .arg(&path)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.root.join("home"))
+            .env("TMPDIR", self.root.join("tmp"))
+            .env("SDW_LOG_DIR", self.root.join("home/logs"))
+            .env("CUPS_SERVER", self.socket())
+            .output()
+            .unwrap();
+        Run::from_output(output, started.elapsed())
+    }
+
+    /// Everything `sdw-devices` logged.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        for entry in fs::read_dir(self.root.join("home/logs")).unwrap() {
+            all.push_str(&fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+        }
+        all
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+impl Drop for Cupsd {
+    fn drop(&mut self) {
+        if let Some(mut printer) = self.ipp_printer.take() {
+            let _ = printer.kill();
+            let _ = printer.wait();
+        }
+        if let Some(pid) = self.dbus_pid.take() {
+            let _ = Command::new("/bin/kill").arg(pid).status();
+        }
+        let _ = Command::new("/bin/kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::env::var_os("SDW_TEST_KEEP_CUPSD").is_some() {
+            eprintln!("keeping {}", self.dir.path().display());
+            std::mem::forget(std::mem::replace(
+                &mut self.dir,
+                tempfile::tempdir().unwrap(),
+            ));
+        }
+    }
+}
+
+/// One run of the binary.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    fn from_output(output: Output, elapsed: Duration) -> Run {
+        Run {
+            code: output.status.code(),
+            stdout: output.stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            elapsed,
+        }
+    }
+
+    /// The status word: the last non-empty line of stderr.
+    pub fn status(&self) -> &str {
+        self.stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+    }
+
+    pub fn assert_status(&self, expected: &str) {
+        assert_eq!(self.code, Some(0), "exit code; stderr {:?}", self.stderr);
+        assert_eq!(self.status(), expected, "stderr {:?}", self.stderr);
+        assert!(self.stdout.is_empty(), "stdout must stay empty");
+    }
+}
+
+/// A print archive for `device`, with files under `export_data/`.
+pub fn archive(device: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder =
+        sdw_devices::testkit::ArchiveBuilder::with_metadata(&format!(r#"{{"device":"{device}"}}"#))
+            .dir("export_data");
+    for (name, data) in files {
+        builder = builder.file(&format!("export_data/{name}"), data);
+    }
+    builder.gzip()
+}
+
+/// A stored (uncompressed) zip file, written by hand.
+pub fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in members {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let crc = crc.sum();
+        let offset = out.len() as u32;
+        let mut local = Vec::new();
+        local.extend_from_slice(b"PK\x03\x04");
+        local.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+        local.extend_from_slice(&crc.to_le_bytes());
+        local.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        local.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        local.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        local.extend_from_slice(&0u16.to_le_bytes());
+        local.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&local);
+        out.extend_from_slice(data);
+        central.extend_from_slice(b"PK\x01\x02");
+        central.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+        central.extend_from_slice(&crc.to_le_bytes());
+        central.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        central.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        central.extend_from_slice(&[0; 12]);
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let central_offset = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&central_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.flush().unwrap();
+    out
+}
+
+/// A minimal OpenDocument text saying `text`.
+pub fn odt(text: &str) -> Vec<u8> {
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:text><text:p>{text}</text:p></office:text></office:body></office:document-content>"#
+    );
+    let manifest = r#"<?xml version="1.0" encoding="UTF-8"?>
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
+    zip(&[
+        ("mimetype", b"application/vnd.oasis.opendocument.text"),
+        ("content.xml", content.as_bytes()),
+        ("META-INF/manifest.xml", manifest.as_bytes()),
+    ])
+}
+
+/// A minimal Office Open XML document saying `text`.
+pub fn docx(text: &str) -> Vec<u8> {
+    let types = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#;
+    let rels = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>"#;
+    let document = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>"#
+    );
+    zip(&[
+        ("[Content_Types].xml", types.as_bytes()),
+        ("_rels/.rels", rels.as_bytes()),
+        ("word/document.xml", document.as_bytes()),
+    ])
+}
+
+/// A valid `size` x `size` grey PNG.
+pub fn png(size: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&size.to_be_bytes());
+    ihdr.extend_from_slice(&size.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit greyscale
+    let mut raw = Vec::new();
+    for _ in 0..size {
+        raw.push(0); // no filter
+        raw.extend(std::iter::repeat_n(0x40u8, size as usize));
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(&raw).unwrap();
+    let idat = z.finish().unwrap();
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &idat);
+    chunk(&mut out, b"IEND", b"");
+    out
+}
+
+/// Where PJL starts in a job the brlaser driver produced (it may pad with
+/// NULs first), if it does.
+pub fn pjl_start(job: &[u8]) -> Option<usize> {
+    job.windows(13).position(|w| w == b"\x1b%-12345X@PJL")
+}
