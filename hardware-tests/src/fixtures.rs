@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -472,8 +473,11 @@ pub fn cached(spec: &str, passphrase: &str) -> Result<PathBuf, FixtureError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
-        // Concurrent builders of one recipe each build to their own name, then rename: last one wins.
-        let own = path.with_extension(format!("{}.img", std::process::id()));
+        // Concurrent builders of one recipe (processes or test threads) each build under their own
+        // name, then rename: the last one wins, and every reader sees a whole image.
+        static BUILDS: AtomicU64 = AtomicU64::new(0);
+        let n = BUILDS.fetch_add(1, Ordering::Relaxed);
+        let own = path.with_extension(format!("{}-{n}.img", std::process::id()));
         build(&recipe, passphrase, &own)?;
         std::fs::rename(&own, &path).map_err(io_err(&path))?;
     }

@@ -123,14 +123,16 @@ fn luks_partition_among_plain_ones_on_gpt_is_locked() -> Result {
     )
 }
 
-#[test]
-fn veracrypt_stick_is_locked() -> Result {
-    // PIM 1 keeps the verifier's unlock fast; to the probe any PIM looks the same (random bytes).
+fn veracrypt_locked(recipe: &str, pim: &str) -> Result {
+    // To the probe any PIM looks the same (random bytes); the verifier needs it to unlock.
     let [p, pw] = pass_args();
     let out = Scenario::new()?
-        .stick("vera1-ext4", "VERA")?
+        .stick(recipe, "VERA")?
         .probe("usb-test")?
-        .args_for_veracrypt()
+        .arg("--tcrypt")
+        .arg("fast")
+        .arg("--pim")
+        .arg(pim)
         .arg(p)
         .arg(pw)
         .run()?;
@@ -142,6 +144,17 @@ fn veracrypt_stick_is_locked() -> Result {
     );
     assert_untouched(&out);
     Ok(())
+}
+
+#[test]
+fn veracrypt_stick_with_a_small_pim_is_locked() -> Result {
+    veracrypt_locked("vera1-ext4", "1")
+}
+
+#[test]
+fn veracrypt_stick_with_the_default_pim_is_locked() -> Result {
+    // PIM 0: 500,000 PBKDF2-SHA512 iterations, ~10 s for the verifier's unlock under TCG.
+    veracrypt_locked("vera-exfat", "0")
 }
 
 #[test]
@@ -187,14 +200,4 @@ fn stick_unlocked_and_mounted_by_hand_is_writable() -> Result {
     );
     assert_untouched(&out);
     Ok(())
-}
-
-trait VeraArgs {
-    fn args_for_veracrypt(self) -> Self;
-}
-
-impl VeraArgs for Scenario {
-    fn args_for_veracrypt(self) -> Self {
-        self.arg("--tcrypt").arg("fast").arg("--pim").arg("1")
-    }
 }
