@@ -526,6 +526,36 @@ mod tests {
         assert_eq!(classify(b"%PDF-1.4"), Printable::Direct(DirectKind::Pdf));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_ignores_bytes_past_the_head(
+            head in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let _ = classify(&head);
+            let mut long = head.clone();
+            long.resize(HEAD_BYTES, b'a');
+            let _ = classify(&long);
+            long.extend_from_slice(&tail);
+            // Only the first HEAD_BYTES bytes count.
+            let mut exact = head;
+            exact.resize(HEAD_BYTES, b'a');
+            proptest::prop_assert_eq!(classify(&long), classify(&exact));
+        }
+
+        #[test]
+        fn zip_with_office_members_anywhere_in_the_walk_is_an_office_document(
+            n in 0usize..5,
+        ) {
+            let mut zip = Vec::new();
+            for i in 0..n {
+                zip.extend(zip_member(&format!("other/{i}.xml"), b"<x/>"));
+            }
+            zip.extend(zip_member("word/document.xml", b"<w/>"));
+            proptest::prop_assert_eq!(classify(&zip), Printable::Convert(OfficeKind::Docx));
+        }
+    }
+
     #[test]
     fn never_panics_on_truncated_zip_headers() {
         for len in 0..40 {
