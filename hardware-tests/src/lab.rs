@@ -138,7 +138,8 @@ pub struct RunSpec {
     pub pim: Option<u32>,
     /// How the verifier tries signature-less volumes.
     pub tcrypt: TcryptVerify,
-    /// Pull the first stick this long after `sdw-devices` started; it is put back before verifying.
+    /// Pull the first stick this long after `sdw-devices` started, or when the guest prints `@@LAB:PULL@@`
+    /// on the console (whichever comes first); it is put back before verifying.
     pub hotplug_remove_after: Option<Duration>,
     /// Shell script run in the guest before `sdw-devices` (after the sticks appeared).
     pub guest_script: Option<String>,
@@ -584,6 +585,12 @@ pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
                 {
                     // A guest script saw the moment it waited for (e.g. the export being written).
                     pull_at = Some(Instant::now());
+                } else if line.contains("@@LAB:PULL@@") {
+                    // A guest script asks for the pull now (e.g. when a given file is being written).
+                    if spec.hotplug_remove_after.is_some() && !pulled {
+                        let _ = monitor.command("device_del usb0", &mut console);
+                        pulled = true;
+                    }
                 } else if line.contains("@@LAB:DEVICES_DONE@@") && !pulled {
                     // sdw-devices returned before the pull: pull now so the scenario still is a pull.
                     pull_at = None;

@@ -192,3 +192,31 @@ fn read_only_sticks_refuse_writes_and_hotplug_pulls_and_restores_a_stick() -> Re
     );
     Ok(())
 }
+
+#[test]
+fn a_guest_pull_marker_pulls_the_stick_at_once() -> Result {
+    // The stand-in waits (up to 20 s) for its stick to vanish; the guest watcher asks for the pull when
+    // the stand-in has started; the time limit (300 s) would be far too late.
+    let tmp = TempDir::new()?;
+    let fake = tmp.path().join("fake-devices");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n. /lab-lib.sh\ntouch /tmp/started\n\
+         i=0; while lab_dev PULLME >/dev/null && [ $i -lt 100 ]; do sleep 0.2; i=$((i+1)); done\n\
+         lab_dev PULLME >/dev/null && echo NOT_PULLED >&2 || echo PULLED >&2\n",
+    )?;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755))?;
+    let out = Scenario::new()?
+        .stick("ext4@16", "PULLME")?
+        .probe("usb-test")?
+        .arg("--devices-binary")
+        .arg(&fake.display().to_string())
+        .arg("--hotplug-remove-after")
+        .arg("300")
+        .arg("--shell-command")
+        .arg("(while [ ! -e /tmp/started ]; do sleep 0.1; done; echo @@LAB:PULL@@ >/dev/console) &")
+        .run()?;
+    assert_eq!(out.status, "PULLED", "{}", out.raw);
+    assert_eq!(out.volume("PULLME").map(|v| v.how.as_str()), Some("direct"));
+    Ok(())
+}

@@ -18,7 +18,8 @@ struct Args {
     /// The archive to run `sdw-devices` on (omit to only boot, run scripts and verify).
     #[arg(long)]
     archive: Option<PathBuf>,
-    /// Pull the first stick this many seconds after `sdw-devices` started (put back before verifying).
+    /// Pull the first stick this many seconds after `sdw-devices` started, or as soon as a guest script
+    /// prints `@@LAB:PULL@@` to /dev/console (it is put back before verifying).
     #[arg(long)]
     hotplug_remove_after: Option<f64>,
     /// Guest shell script (file) run before `sdw-devices`; `lab_dev SERIAL` prints a stick's /dev/sdX.
