@@ -76,6 +76,31 @@ fn preflight_sets_up_the_brother_once_and_again_without_change() {
 }
 
 #[test]
+fn queue_setup_needs_cupsds_system_group_as_in_a_qube() {
+    // Outside cupsd's SystemGroup: CUPS refuses the queue.
+    let cupsd = brother();
+    let run = cupsd.run_as_nobody(&archive("printer-preflight", &[]));
+    run.assert_status("ERROR_PRINTER_INSTALL");
+    assert!(cupsd.logs().contains("403"), "{}", cupsd.logs());
+    assert!(!cupsd.queues().contains("sdw-printer"));
+    // In it (as the handler's account in lpadmin would be): set up over
+    // PeerCred, and printing works.
+    let cupsd = Cupsd::start_with(Options {
+        system_group: Some("nogroup"),
+        ..Options::default()
+    });
+    cupsd.set_devices("usb", &[BROTHER_DEVICE]);
+    cupsd.set_usb(&[BROTHER_USB]);
+    cupsd
+        .run_as_nobody(&archive("printer-preflight", &[]))
+        .assert_status("PRINTER_PREFLIGHT_SUCCESS");
+    cupsd
+        .run_as_nobody(&archive("printer", &[("a.txt", b"hello\n")]))
+        .assert_status("PRINTER_SUCCESS");
+    assert_pjl_jobs(&cupsd, 1);
+}
+
+#[test]
 fn no_printer_two_printers_and_the_real_usb_bus() {
     let cupsd = Cupsd::start();
     cupsd.set_devices("usb", &[BROTHER_DEVICE]);
@@ -124,6 +149,7 @@ fn a_refused_model_is_not_supported_and_gets_no_queue() {
 fn a_missing_driver_is_driver_unavailable() {
     let cupsd = Cupsd::start_with(Options {
         without_brlaser: true,
+        ..Options::default()
     });
     cupsd.set_devices("usb", &[BROTHER_DEVICE]);
     cupsd.set_usb(&[BROTHER_USB]);

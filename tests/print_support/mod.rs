@@ -52,6 +52,9 @@ pub struct Options {
     /// Leave brlaser out of the drivers CUPS offers (as if
     /// `printer-driver-brlaser` were not installed).
     pub without_brlaser: bool,
+    /// cupsd's `SystemGroup` (the group allowed to administer queues);
+    /// `root` when unset.
+    pub system_group: Option<&'static str>,
 }
 
 pub struct Cupsd {
@@ -146,9 +149,10 @@ impl Cupsd {
             format!(
                 "ServerRoot {rs}/etc\nRequestRoot {rs}/spool\nTempDir {rs}/spool/tmp\nCacheDir {rs}/cache\n\
                  StateDir {rs}/run\nServerBin {rs}/serverbin\nDataDir {}\nAccessLog {rs}/log/access_log\n\
-                 ErrorLog {rs}/log/error_log\nPageLog {rs}/log/page_log\nSystemGroup root\nUser lp\nGroup lp\n\
+                 ErrorLog {rs}/log/error_log\nPageLog {rs}/log/page_log\nSystemGroup {}\nUser lp\nGroup lp\n\
                  Printcap {rs}/run/printcap\nSetEnv SDW_TEST_DIR {rs}/test\n",
-                data_dir.display()
+                data_dir.display(),
+                options.system_group.unwrap_or("root"),
             ),
         )
         .unwrap();
@@ -383,6 +387,45 @@ impl Cupsd {
         let output = command.output().unwrap();
         let run = Run::from_output(output, started.elapsed());
         let left: Vec<_> = fs::read_dir(self.root.join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "temporary files left behind: {left:?}");
+        run
+    }
+
+    /// Runs as `nobody` (group `nogroup`, no other groups), as the
+    /// unprivileged account of a qube would run the handler.
+    pub fn run_as_nobody(&self, archive: &[u8]) -> Run {
+        use std::os::unix::fs::chown;
+        let path = self.root.join("test/nobody.sd-export");
+        fs::write(&path, archive).unwrap();
+        let (home, tmp) = (self.root.join("nobody-home"), self.root.join("nobody-tmp"));
+        for dir in [&home, &tmp] {
+            fs::create_dir_all(dir).unwrap();
+            chown(dir, Some(65534), Some(65534)).unwrap();
+        }
+        let started = Instant::now();
+        let output = Command::new("/usr/bin/setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_sdw-devices"))
+            .arg(&path)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &home)
+            .env("TMPDIR", &tmp)
+            .env("SDW_LOG_DIR", &home)
+            .env("CUPS_SERVER", self.socket())
+            .env("SDW_PRINT_SIMULATED_USB", self.usb_file())
+            .output()
+            .expect("setpriv (package util-linux) must be installed");
+        let run = Run::from_output(output, started.elapsed());
+        let mut logs = String::new();
+        for entry in fs::read_dir(&home).unwrap() {
+            logs.push_str(&fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+        }
+        fs::write(self.root.join("home/logs/nobody.log"), logs).unwrap();
+        let left: Vec<_> = fs::read_dir(&tmp)
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
