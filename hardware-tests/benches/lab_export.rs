@@ -81,6 +81,7 @@ printf %s '{PASS}' | cryptsetup open --key-file - "$dev" cpbench && mkdir -p /mn
 t0=$(now); cp -r /tmp/src/export_data /mnt/cp/cp-copy && sync; t1=$(now)
 echo "BENCH cp $(awk "BEGIN {{print $t1 - $t0}}") $(du -sm /mnt/cp/cp-copy | cut -f1)MiB"
 umount /mnt/cp; cryptsetup close cpbench
+grep -hE 'start|validated|unlocked|mounted|progress 100|verified|published|locked|done' /root/.securedrop_export/logs/* | sed 's/^/PHASE /'
 "#
         ),
     )?;
@@ -99,7 +100,12 @@ umount /mnt/cp; cryptsetup close cpbench
         .env("SDW_LAB_BIN", env!("CARGO_BIN_EXE_sdw-lab"))
         .env("SDW_LAB_NO_BUILD", "1")
         .output()?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    // With -v the guest script's output comes on stderr, after the result lines on stdout.
+    let stdout = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     let figures: Vec<(String, f64, String)> = stdout
         .lines()
         .filter_map(|l| {
@@ -126,5 +132,9 @@ umount /mnt/cp; cryptsetup close cpbench
         mib as f64 / cp
     );
     println!("ratio sdw-devices / cp = {:.2}x time", ours / cp);
+    println!("phases of the sdw-devices run (guest clock):");
+    for line in stdout.lines().filter_map(|l| l.strip_prefix("PHASE ")) {
+        println!("  {line}");
+    }
     Ok(())
 }
