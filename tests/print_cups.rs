@@ -172,6 +172,16 @@ fn a_usb_printer_cups_does_not_report_is_a_uri_error() {
     cupsd
         .run(&archive("printer-preflight", &[]))
         .assert_status("ERROR_PRINTER_URI");
+    // Nor is a CUPS that does not answer (as `lpinfo -v` failing was for
+    // the predecessor).
+    let socket = cupsd.root.join("run/nothing-here.sock");
+    cupsd
+        .run_env(
+            &archive("printer-preflight", &[]),
+            &[("CUPS_SERVER", socket.to_str().unwrap())],
+        )
+        .assert_status("ERROR_PRINTER_URI");
+    assert!(cupsd.logs().contains("cannot reach the CUPS server"));
 }
 
 #[test]

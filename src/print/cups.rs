@@ -422,7 +422,8 @@ impl Cups {
                 operation,
                 detail: e.to_string(),
             })?;
-        let status = parsed.header().operation_or_status as u16;
+        // A negative (out of range) status is an error like any other.
+        let status = u16::try_from(parsed.header().operation_or_status).unwrap_or(u16::MAX);
         let attributes = parsed.attributes().clone();
         if status >= 0x0100 {
             let message = attributes
