@@ -564,6 +564,8 @@ pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
         if start.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
+            let _ = console.flush();
+            print_console_tail(&console_path);
             return Err(LabError::Timeout(timeout, console_path));
         }
         if let Some(at) = pull_at {
@@ -613,8 +615,9 @@ pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if let Ok(Some(_)) = child.try_wait() {
-                    // Drain what is left.
-                    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                    // Drain what is left: the readers end at EOF (disconnecting); a loaded host may
+                    // take a while to hand over the last lines.
+                    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
                         let _ = writeln!(console, "{line}");
                         if line.contains("@@LAB:POWEROFF@@") {
                             finished = true;
@@ -630,18 +633,28 @@ pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
         }
     }
     let _ = console.flush();
-    if let Some(msg) = guest_fail {
-        return Err(LabError::Guest(msg, console_path));
-    }
-    if !finished {
-        return Err(LabError::NoResults(console_path));
-    }
-    let mut report = read_results(&results, &console_path)?;
+    drop(console);
+    let result = match (guest_fail, finished) {
+        (Some(msg), _) => Err(LabError::Guest(msg, console_path.clone())),
+        (None, false) => Err(LabError::NoResults(console_path.clone())),
+        (None, true) => read_results(&results, &console_path),
+    };
+    let mut report = result.inspect_err(|_| print_console_tail(&console_path))?;
     report.elapsed = start.elapsed();
     if let Some(d) = spec.keep_dir.as_ref() {
         let _ = std::fs::write(d.join("report.txt"), report.render());
     }
     Ok(report)
+}
+
+/// On a lab failure the run directory may be temporary: show the console's end on stderr.
+fn print_console_tail(console: &Path) {
+    let text = std::fs::read_to_string(console).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines
+        .get(lines.len().saturating_sub(40)..)
+        .unwrap_or_default();
+    eprintln!("sdw-lab: the console's last lines:\n{}", tail.join("\n"));
 }
 
 fn read_results(results: &Path, console: &Path) -> Result<RunReport, LabError> {
