@@ -396,6 +396,63 @@ fn a_drive_unlocked_by_hand_but_not_mounted_is_written_and_stays_unlocked() -> R
 }
 
 #[test]
+fn an_unlock_failure_other_than_the_passphrase_is_error_unlock_generic() -> Result {
+    // Our mapping's name is already taken by another device-mapper device.
+    let out = Scenario::new()?
+        .stick("luks2-ext4", "S")?
+        .disk(Some(PASS), FILES)?
+        .arg("--shell-command")
+        .arg("d=$(lab_dev S); dmsetup create sd-export-$(basename $d) --table \"0 8 linear $d 0\"")
+        .run()?;
+    assert_failed_cleanly(&out, "ERROR_UNLOCK_GENERIC");
+    Ok(())
+}
+
+#[test]
+fn a_volume_kept_busy_is_error_unmount_volume_busy_after_a_complete_export() -> Result {
+    // A process sits in the export folder's volume from the moment it is mounted.
+    let out = Scenario::new()?
+        .stick("luks2-ext4", "S")?
+        .disk(Some(PASS), FILES)?
+        .arg("--shell-command")
+        .arg(
+            "(while ! grep -q ' /run/sdw-devices/export-' /proc/mounts; do sleep 0.02; done; \
+             cd $(awk '$2 ~ /^\\/run\\/sdw-devices\\/export-/ {print $2}' /proc/mounts) && sleep 120) &",
+        )
+        .run()?;
+    assert_eq!(out.status, "ERROR_UNMOUNT_VOLUME_BUSY", "{}", out.raw);
+    assert_eq!(
+        exported(&out, "S"),
+        expected(FILES),
+        "the files were written: {}",
+        out.raw
+    );
+    Ok(())
+}
+
+#[test]
+fn a_mapping_that_cannot_be_closed_is_error_export_cleanup_after_a_complete_export() -> Result {
+    // A process holds the unlocked device open, so the mapping cannot be closed.
+    let out = Scenario::new()?
+        .stick("luks2-ext4", "S")?
+        .disk(Some(PASS), FILES)?
+        .arg("--shell-command")
+        .arg(
+            "(while ! ls /dev/mapper/sd-export-* >/dev/null 2>&1; do sleep 0.02; done; \
+             m=$(ls /dev/mapper/sd-export-*); exec 3<\"$m\"; sleep 120) &",
+        )
+        .run()?;
+    assert_eq!(out.status, "ERROR_EXPORT_CLEANUP", "{}", out.raw);
+    assert_eq!(
+        exported(&out, "S"),
+        expected(FILES),
+        "the files were written: {}",
+        out.raw
+    );
+    Ok(())
+}
+
+#[test]
 fn exports_500_megabytes() -> Result {
     // Compressible text keeps the archive small for the guest's control disk.
     let line = b"SecureDrop export lab: 500 MB of source material, line after line.\n";
