@@ -377,11 +377,27 @@ fn an_ipp_everywhere_printer_over_usb_prints_driverless() {
         queues.contains(&format!("device for sdw-printer: {uri}")),
         "{queues}"
     );
-    let run = cupsd.run(&archive("printer", &[("a.txt", b"hello, driverless\n")]));
+    let long: String = (1..=200).map(|n| format!("line {n}\n")).collect();
+    let run = cupsd.run(&archive(
+        "printer",
+        &[
+            ("a.txt", b"hello, driverless\n"),
+            ("b.txt", long.as_bytes()),
+        ],
+    ));
     run.assert_status("PRINTER_SUCCESS");
+    // The printer received PDF, one document per file, with the pages the
+    // text needs.
     let documents = cupsd.ipp_documents();
-    assert_eq!(documents.len(), 1, "one document reached the printer");
-    assert!(!documents[0].is_empty());
+    assert_eq!(documents.len(), 2, "one document per file");
+    let pages = |pdf: &[u8]| {
+        pdf.windows(12)
+            .filter(|w| w.starts_with(b"/Type /Page") && w[11] != b's')
+            .count()
+    };
+    assert!(documents[0].starts_with(b"%PDF-"));
+    assert_eq!(pages(&documents[0]), 1);
+    assert!(pages(&documents[1]) >= 3, "{}", pages(&documents[1]));
     // Without IPP over USB the same model is unknown: there is no driver.
     cupsd.set_usb(&[r#"{"manufacturer":"Test","product":"Everywhere","serial":"T1"}"#]);
     cupsd

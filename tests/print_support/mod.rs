@@ -319,6 +319,9 @@ impl Cupsd {
             .arg(&spool)
             .args([
                 "-k",
+                // Simulated speed (pages per minute): fast, not 10 ppm.
+                "-s",
+                "600,600",
                 "-f",
                 "application/pdf,image/pwg-raster,image/urf",
                 "-M",
@@ -385,7 +388,10 @@ impl Cupsd {
         }
         let started = Instant::now();
         let output = command.output().unwrap();
-        let run = Run::from_output(output, started.elapsed());
+        let mut run = Run::from_output(output, started.elapsed());
+        let logs = self.logs();
+        let lines: Vec<&str> = logs.lines().collect();
+        run.log_tail = lines[lines.len().saturating_sub(12)..].join("\n");
         let left: Vec<_> = fs::read_dir(self.root.join("tmp"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -509,6 +515,8 @@ impl Drop for Cupsd {
 
 /// One run of the binary.
 pub struct Run {
+    /// The last lines `sdw-devices` logged, shown when an assertion fails.
+    pub log_tail: String,
     pub code: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: String,
@@ -518,6 +526,7 @@ pub struct Run {
 impl Run {
     fn from_output(output: Output, elapsed: Duration) -> Run {
         Run {
+            log_tail: String::new(),
             code: output.status.code(),
             stdout: output.stdout,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -536,7 +545,13 @@ impl Run {
 
     pub fn assert_status(&self, expected: &str) {
         assert_eq!(self.code, Some(0), "exit code; stderr {:?}", self.stderr);
-        assert_eq!(self.status(), expected, "stderr {:?}", self.stderr);
+        assert_eq!(
+            self.status(),
+            expected,
+            "stderr {:?}; log tail:\n{}",
+            self.stderr,
+            self.log_tail
+        );
         assert!(self.stdout.is_empty(), "stdout must stay empty");
     }
 }
