@@ -107,9 +107,9 @@ impl Stick {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TcryptVerify {
     /// Every hash and cipher chain cryptsetup knows (a failed guess costs minutes under TCG).
-    #[default]
     Auto,
-    /// PBKDF2-SHA512 and AES only (what the fixtures write): fast.
+    /// PBKDF2-SHA512 and AES only: VeraCrypt's defaults, and what the fixtures write.
+    #[default]
     Fast,
     /// Never.
     None,
