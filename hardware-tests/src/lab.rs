@@ -151,7 +151,9 @@ pub struct RunSpec {
     pub devices_binary: Option<PathBuf>,
     /// Guest memory in MiB (default 2048: argon2id's default cost is up to 1 GiB).
     pub memory_mib: Option<u32>,
-    /// Give up after this long (default 600 s).
+    /// Kill `sdw-devices` after this long (default 300 s; it then reports exit code 137).
+    pub devices_timeout: Option<Duration>,
+    /// Give up on the whole boot after this long (default 600 s).
     pub timeout: Option<Duration>,
     /// Keep the run directory (console log, results) here instead of a temporary one.
     pub keep_dir: Option<PathBuf>,
@@ -207,10 +209,13 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// The lines `lab/run` prints: `STATUS`, `VOLUME`, `FILE`, `LEFTOVER`.
+    /// The lines `lab/run` prints: `STATUS`, `EXIT` (when sdw-devices ran), `VOLUME`, `FILE`, `LEFTOVER`.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "STATUS {}", self.status.as_deref().unwrap_or("-"));
+        if let Some(code) = self.exit_code {
+            let _ = writeln!(out, "EXIT {code}");
+        }
         for v in &self.volumes {
             let _ = writeln!(
                 out,
@@ -332,11 +337,12 @@ fn write_control(spec: &RunSpec, passphrase: Option<&str>, path: &Path) -> Resul
     let mut b = tar::Builder::new(file);
     let serials: Vec<&str> = spec.sticks.iter().map(|s| s.serial.as_str()).collect();
     let config = format!(
-        "LAB_SERIALS={}\nLAB_HOTPLUG={}\nLAB_VERIFY_TCRYPT={}\nLAB_PIM={}\n",
+        "LAB_SERIALS={}\nLAB_HOTPLUG={}\nLAB_VERIFY_TCRYPT={}\nLAB_PIM={}\nLAB_DEVICES_TIMEOUT={}\n",
         shell_quote(&serials.join(" ")),
         u8::from(spec.hotplug_remove_after.is_some()),
         spec.tcrypt.word(),
         spec.pim.map(|p| p.to_string()).unwrap_or_default(),
+        spec.devices_timeout.map_or(300, |d| d.as_secs().max(1)),
     );
     let wrap = |e| LabError::Io {
         path: path.to_path_buf(),

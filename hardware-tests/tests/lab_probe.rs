@@ -12,6 +12,8 @@ fn pass_args() -> [&'static str; 2] {
 }
 
 fn assert_untouched(out: &common::Out) {
+    // The protocol: sdw-devices always exits 0.
+    assert_eq!(out.exit, Some(0), "{}", out.raw);
     assert_eq!(out.leftover, "none", "{}", out.raw);
     assert!(out.files.is_empty(), "a probe wrote files: {}", out.raw);
 }
@@ -20,6 +22,7 @@ fn assert_untouched(out: &common::Out) {
 fn no_stick_is_no_device_detected() -> Result {
     let out = Scenario::new()?.probe("usb-test")?.run()?;
     assert_eq!(out.status, "NO_DEVICE_DETECTED", "{}", out.raw);
+    assert_eq!(out.exit, Some(0), "{}", out.raw);
     assert_eq!(out.leftover, "none");
     Ok(())
 }

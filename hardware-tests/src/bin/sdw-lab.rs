@@ -51,7 +51,10 @@ struct Args {
     /// Guest memory, MiB.
     #[arg(long)]
     memory: Option<u32>,
-    /// Give up after this many seconds.
+    /// Kill sdw-devices in the guest after this many seconds (the verifier still runs).
+    #[arg(long, default_value_t = 300)]
+    devices_timeout: u64,
+    /// Give up on the whole boot after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
     /// Keep the run's files (console.log, results) in this directory.
@@ -122,6 +125,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         extra_files,
         devices_binary: args.devices_binary,
         memory_mib: args.memory,
+        devices_timeout: Some(Duration::from_secs(args.devices_timeout)),
         timeout: Some(Duration::from_secs(args.timeout)),
         keep_dir: args.keep,
     };

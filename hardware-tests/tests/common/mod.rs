@@ -24,6 +24,8 @@ pub struct Volume {
 #[derive(Debug, Default)]
 pub struct Out {
     pub status: String,
+    /// sdw-devices' exit code (`EXIT` line), if it ran.
+    pub exit: Option<i32>,
     pub volumes: Vec<Volume>,
     /// (volume, path, size, sha256)
     pub files: Vec<(String, String, u64, String)>,
@@ -117,6 +119,8 @@ pub fn run_lab(args: &[String]) -> Result<Out> {
     for line in stdout.lines() {
         if let Some(s) = line.strip_prefix("STATUS ") {
             out.status = s.to_string();
+        } else if let Some(e) = line.strip_prefix("EXIT ") {
+            out.exit = Some(e.parse()?);
         } else if let Some(l) = line.strip_prefix("LEFTOVER ") {
             out.leftover = l.to_string();
         } else if let Some(v) = line.strip_prefix("VOLUME ") {
