@@ -49,6 +49,9 @@ pub const JOB_TIMEOUT: Duration = Duration::from_secs(300);
 pub const CONVERT_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long CUPS' backends may take to list devices.
 const DISCOVERY_TIMEOUT_SECS: i32 = 10;
+/// How many times CUPS is asked for devices before the printer is declared
+/// unaddressable.
+const DISCOVERY_ATTEMPTS: u32 = 3;
 
 /// Every way a print command can fail.
 #[derive(Debug, thiserror::Error)]
@@ -245,16 +248,31 @@ impl Service {
             [one] => one,
             more => return Err(PrintError::Multiple(more.len())),
         };
-        let devices = self
-            .cups
-            .devices(DISCOVERY_TIMEOUT_SECS)
-            .map_err(PrintError::Discovery)?;
-        tracing::info!(
-            devices = devices.len(),
-            schemes = ?devices.iter().map(|d| d.uri.split(':').next().unwrap_or_default()).collect::<Vec<_>>(),
-            "CUPS devices"
-        );
-        let device = pair(usb, &devices).ok_or_else(|| PrintError::NoUri(describe(usb)))?;
+        // cups-deviced now and then answers before a backend's list has been
+        // read (seen under load): ask again before concluding.
+        let mut attempt = 1;
+        let device = loop {
+            let devices = self
+                .cups
+                .devices(DISCOVERY_TIMEOUT_SECS)
+                .map_err(PrintError::Discovery)?;
+            tracing::info!(
+                attempt,
+                devices = devices.len(),
+                schemes = ?devices.iter().map(|d| d.uri.split(':').next().unwrap_or_default()).collect::<Vec<_>>(),
+                "CUPS devices"
+            );
+            match pair(usb, &devices) {
+                Some(device) => break device.clone(),
+                None if attempt >= DISCOVERY_ATTEMPTS => {
+                    return Err(PrintError::NoUri(describe(usb)))
+                }
+                None => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        };
         let id = DeviceId::parse(&device.device_id);
         let make = id
             .make
