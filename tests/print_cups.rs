@@ -404,3 +404,23 @@ fn an_ipp_everywhere_printer_over_usb_prints_driverless() {
         .run(&archive("printer-preflight", &[]))
         .assert_status("ERROR_PRINTER_URI");
 }
+
+#[test]
+fn without_a_1284_id_from_cups_the_kernels_is_used() {
+    let cupsd = Cupsd::start();
+    // A usb backend that could not read the device ID reports an empty one.
+    cupsd.set_devices(
+        "usb",
+        &["direct usb://Brother/HL-L2320D%20series?serial=E12345 \"Brother HL-L2320D series\" \"Unknown\" \"\" \"\""],
+    );
+    // The USB strings alone do not name the model; the kernel's usblp ID does.
+    cupsd.set_usb(&[
+        r#"{"manufacturer":"Brother Industries, Ltd","product":"USB Printer","serial":"E12345","device_id":"MFG:Brother;MDL:HL-L2320D series;CMD:PJL,PCL;"}"#,
+    ]);
+    cupsd
+        .run(&archive("printer-preflight", &[]))
+        .assert_status("PRINTER_PREFLIGHT_SUCCESS");
+    assert!(cupsd
+        .queues()
+        .contains("device for sdw-printer: usb://Brother"));
+}

@@ -273,7 +273,11 @@ impl Service {
                 }
             }
         };
-        let id = DeviceId::parse(&device.device_id);
+        // CUPS' 1284 ID first; the kernel's (usblp) when CUPS has none.
+        let id = match (device.device_id.trim(), &usb.device_id) {
+            ("", Some(kernel)) => DeviceId::parse(kernel),
+            (cups, _) => DeviceId::parse(cups),
+        };
         let make = id
             .make
             .or_else(|| usb.manufacturer.clone())
@@ -465,7 +469,11 @@ impl Service {
 /// Network printers are never chosen.
 fn pair<'a>(usb: &UsbPrinter, devices: &'a [Device]) -> Option<&'a Device> {
     let same_printer = |device: &&Device| {
-        let id = DeviceId::parse(&device.device_id);
+        // CUPS' 1284 ID first; the kernel's (usblp) when CUPS has none.
+        let id = match (device.device_id.trim(), &usb.device_id) {
+            ("", Some(kernel)) => DeviceId::parse(kernel),
+            (cups, _) => DeviceId::parse(cups),
+        };
         let same_model = || match (&usb.product, &id.model) {
             (Some(product), Some(model)) => support::same_model(
                 usb.manufacturer.as_deref().unwrap_or_default(),

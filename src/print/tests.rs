@@ -12,6 +12,7 @@ fn brother_usb() -> UsbPrinter {
         product: Some("HL-L2320D series".into()),
         serial: Some("E12345".into()),
         ipp_usb: false,
+        device_id: None,
     }
 }
 

@@ -31,6 +31,9 @@ pub struct UsbPrinter {
     pub serial: Option<String>,
     /// One of its printer interfaces speaks IPP over USB (protocol 04).
     pub ipp_usb: bool,
+    /// The IEEE 1284 device ID, when the kernel's `usblp` driver is bound
+    /// and exposes it (`ieee1284_id`); CUPS' discovery is the main source.
+    pub device_id: Option<String>,
 }
 
 /// A failure reading the bus.
@@ -95,6 +98,11 @@ impl UsbBus for Udev {
                 .attribute_value("bInterfaceProtocol")
                 .and_then(|v| v.to_str())
                 .is_some_and(|p| p.trim() == "04");
+            let device_id = interface
+                .attribute_value("ieee1284_id")
+                .and_then(|v| v.to_str())
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty());
             let entry = devices
                 .entry(device.syspath().to_owned())
                 .or_insert_with(|| UsbPrinter {
@@ -105,8 +113,12 @@ impl UsbBus for Udev {
                     product: attr("product"),
                     serial: attr("serial"),
                     ipp_usb: false,
+                    device_id: None,
                 });
             entry.ipp_usb |= ipp_usb;
+            if entry.device_id.is_none() {
+                entry.device_id = device_id;
+            }
         }
         Ok(devices.into_values().collect())
     }
@@ -114,7 +126,7 @@ impl UsbBus for Udev {
 
 /// A described bus: a JSON array of printers, e.g.
 /// `[{"manufacturer": "Brother", "product": "HL-L2320D series", "serial": "E12345"}]`
-/// (also `vendor_id`, `product_id`, `ipp_usb`). A missing file is an empty bus,
+/// (also `vendor_id`, `product_id`, `ipp_usb`, `device_id`). A missing file is an empty bus,
 /// so a test can unplug the printer by removing it.
 pub struct Simulated {
     pub path: PathBuf,
@@ -157,6 +169,7 @@ fn read_simulated(path: &Path) -> Result<Vec<UsbPrinter>, UsbError> {
                     .get("ipp_usb")
                     .and_then(|v| v.as_bool())
                     .unwrap_or(false),
+                device_id: field("device_id"),
             }
         })
         .collect())
