@@ -51,7 +51,7 @@ pub const CONVERT_TIMEOUT: Duration = Duration::from_secs(180);
 const DISCOVERY_TIMEOUT_SECS: i32 = 10;
 /// How many times CUPS is asked for devices before the printer is declared
 /// unaddressable.
-const DISCOVERY_ATTEMPTS: u32 = 3;
+const DISCOVERY_ATTEMPTS: u32 = 5;
 
 /// Every way a print command can fail.
 #[derive(Debug, thiserror::Error)]
@@ -269,7 +269,7 @@ impl Service {
                 }
                 None => {
                     attempt += 1;
-                    std::thread::sleep(Duration::from_millis(500));
+                    std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
                 }
             }
         };
