@@ -16,5 +16,6 @@ pub mod log;
 pub mod print;
 pub mod status;
 pub mod testkit;
+pub mod text;
 pub mod volume;
 pub mod writer;

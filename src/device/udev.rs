@@ -9,6 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::{signature_of, Drive, Mapping, Volume};
+use crate::text::decode_escapes;
 
 /// How many bytes of a volume are read to judge its signature.
 const SNIFF_BYTES: usize = 4096;
@@ -184,34 +185,10 @@ pub(crate) fn parse_mountinfo(text: &str) -> HashMap<String, PathBuf> {
         ) {
             mounts
                 .entry(dev.to_owned())
-                .or_insert_with(|| PathBuf::from(unescape_octal(mount_point)));
+                .or_insert_with(|| PathBuf::from(decode_escapes(mount_point, b'\\', 3, 8)));
         }
     }
     mounts
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_octal(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|d| u8::from_str_radix(d, 8).ok());
-        match (b, octal) {
-            (b'\\', Some(value)) => {
-                out.push(value);
-                i += 4;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {

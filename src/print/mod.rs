@@ -35,6 +35,7 @@ use sdw_protocol::printable::{self, Printable, Refusal, HEAD_BYTES};
 use sdw_protocol::{Command, Status};
 
 use crate::archive::{Archive, ArchiveError, ExportMember, ExportPlan};
+use crate::text::decode_escapes;
 use convert::ConvertError;
 use cups::{Cups, CupsError, Device};
 use support::{Decision, DeviceId, SupportTable, TableError};
@@ -506,30 +507,7 @@ fn uri_serial(uri: &str) -> Option<String> {
     query
         .split('&')
         .find_map(|pair| pair.strip_prefix("serial="))
-        .map(percent_decode)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b, hex) {
-            (b'%', Some(decoded)) => {
-                out.push(decoded);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        .map(|serial| decode_escapes(serial, b'%', 2, 16))
 }
 
 /// An `ipp://` or `ipps://` URI on this machine, as `ipp-usb` serves.
