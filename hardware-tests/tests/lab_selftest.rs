@@ -220,3 +220,52 @@ fn a_guest_pull_marker_pulls_the_stick_at_once() -> Result {
     assert_eq!(out.volume("PULLME").map(|v| v.how.as_str()), Some("direct"));
     Ok(())
 }
+
+#[test]
+fn mappings_and_mounts_left_by_the_run_are_reported() -> Result {
+    // A stand-in that unlocks and mounts the stick and leaves both behind; the guest script's own
+    // mount (made before the run) is not counted.
+    let tmp = TempDir::new()?;
+    let fake = tmp.path().join("fake-devices");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n. /lab-lib.sh\nprintf %s '{PASS}' | cryptsetup open --key-file - $(lab_dev LEAK) leaked \
+             && mkdir -p /media/leak && mount /dev/mapper/leaked /media/leak && echo leaked > /media/leak/l.txt \
+             && echo LEFT_OPEN >&2\n"
+        ),
+    )?;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755))?;
+    let out = Scenario::new()?
+        .stick("luks2-ext4", "LEAK")?
+        .stick("ext4@16", "OTHER")?
+        .probe("usb-test")?
+        .arg("--devices-binary")
+        .arg(&fake.display().to_string())
+        .arg("--shell-command")
+        .arg("mkdir -p /media/other && mount $(lab_dev OTHER) /media/other")
+        .run()?;
+    assert_eq!(out.status, "LEFT_OPEN", "{}", out.raw);
+    let mut left: Vec<&str> = out.leftover.split(' ').collect();
+    left.sort_unstable();
+    assert_eq!(
+        left,
+        ["mapping:leaked", "mount:/dev/mapper/leaked@/media/leak"],
+        "{}",
+        out.raw
+    );
+    // The verifier reads the leaked volume where it is, and the file written through it.
+    assert_eq!(
+        out.volume("LEAK")
+            .map(|v| (v.container.as_str(), v.how.as_str())),
+        Some(("mapped", "already-unlocked,already-mounted"))
+    );
+    assert!(
+        out.files
+            .iter()
+            .any(|f| f.0 == "LEAK" && f.1 == "l.txt" && f.2 == 7),
+        "{}",
+        out.raw
+    );
+    Ok(())
+}
