@@ -64,11 +64,20 @@ pub fn write_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 
 /// Whether the process is gone (or a zombie nobody will run again).
 pub fn process_is_gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+    // SIGKILL is delivered asynchronously: on a loaded machine the target can
+    // still show as running for a moment after kill(2) returned.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let gone = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        };
+        if gone || std::time::Instant::now() >= deadline {
+            return gone;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
