@@ -3,6 +3,7 @@
 //! `--qrexec` or `SDW_QREXEC`, Ctrl-C, and the local device side.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../client/tests/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
