@@ -71,6 +71,16 @@ fn no_usable_file(operation: &'static str, files: &[PathBuf]) -> Option<Report> 
     }
 }
 
+/// `ERROR_UNPRINTABLE_TYPE` or `ERROR_MIMETYPE_UNSUPPORTED` before any printer
+/// is asked for, when a file is one the printing qube would refuse.
+fn unprintable_file(operation: &'static str, files: &[PathBuf]) -> Option<Report> {
+    let error = sdw_client::Error::from(sdw_client::printable::check(files).err()?);
+    Some(Report {
+        detail: Some(error.to_string()),
+        ..Report::new(operation, Status::from(&error))
+    })
+}
+
 fn say(chatty: bool, what: &str) {
     if chatty {
         eprintln!("{what}");
@@ -152,6 +162,9 @@ enum PrintJob<'a> {
 fn print(client: &mut Client, job: PrintJob<'_>, chatty: bool, operation: &'static str) -> Report {
     if let PrintJob::Files(files) = job {
         if let Some(report) = no_usable_file(operation, files) {
+            return report;
+        }
+        if let Some(report) = unprintable_file(operation, files) {
             return report;
         }
     }

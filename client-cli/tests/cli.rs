@@ -270,6 +270,51 @@ fn missing_files_fail_before_any_call() {
 }
 
 #[test]
+fn unprintable_files_are_refused_at_once_without_asking_for_a_printer() {
+    let run = Run::new();
+    let fake = run.fake("PRINTER_PREFLIGHT_SUCCESS", "PRINTER_SUCCESS");
+    let fake = fake.to_str().unwrap();
+    let song = write_file(
+        run.path(),
+        "song.mp3",
+        b"ID3\x04\x00\x00\x00\x00\x00\x00audio",
+    );
+    let song = song.to_str().unwrap();
+    let memo = run.file("memo.txt");
+    let blob = write_file(run.path(), "blob.bin", b"\x00\x01\x02\xff\xfe binary");
+    let blob = blob.to_str().unwrap();
+    let cases = [
+        (vec![song], "ERROR_UNPRINTABLE_TYPE", "song.mp3"),
+        (vec![&memo, song], "ERROR_UNPRINTABLE_TYPE", "song.mp3"),
+        (vec![blob], "ERROR_MIMETYPE_UNSUPPORTED", "blob.bin"),
+    ];
+    for (files, status, named) in cases {
+        let mut args = vec!["--json", "--qrexec", fake, "print"];
+        args.extend(&files);
+        let started = Instant::now();
+        let output = run.run(&args);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(code(&output), 5, "{files:?}");
+        let report = json(&output);
+        assert_eq!(report["status"], status, "{files:?}");
+        assert_eq!(report["preflight"], serde_json::Value::Null);
+        assert!(
+            report["error"].as_str().unwrap().contains(named),
+            "{report}"
+        );
+    }
+    let output = run.run(&["--qrexec", fake, "print", song]);
+    assert_eq!(code(&output), 5);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("cannot be printed"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("song.mp3"));
+    assert!(
+        run.calls().is_empty(),
+        "a printer was asked for: {:?}",
+        run.calls()
+    );
+}
+
+#[test]
 fn exit_codes_follow_the_status() {
     let cases = [
         ("preflight", "NO_DEVICE_DETECTED", "x", 3),
