@@ -10,6 +10,7 @@ use sdw_client::{messages, Client};
 use sdw_protocol::Status;
 
 use crate::cli::{Cli, Operation};
+use crate::neutral::NeutralStderr;
 use crate::passphrase::PassphraseSource;
 use crate::progress::ArchiveBar;
 use crate::report::{Report, Stop};
@@ -52,8 +53,11 @@ fn init_logging(verbose: u8) {
         1 => tracing::Level::INFO,
         _ => tracing::Level::DEBUG,
     };
+    // The log carries untrusted text (device output, file names): every line
+    // goes through NeutralStderr, so colours are off.
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| NeutralStderr)
+        .with_ansi(false)
         .with_max_level(level)
         .with_target(false)
         .init();
