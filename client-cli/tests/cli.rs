@@ -305,7 +305,7 @@ fn unprintable_files_are_refused_at_once_without_asking_for_a_printer() {
     }
     let output = run.run(&["--qrexec", fake, "print", song]);
     assert_eq!(code(&output), 5);
-    assert!(String::from_utf8_lossy(&output.stdout).contains("cannot be printed"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("could not be printed"));
     assert!(String::from_utf8_lossy(&output.stderr).contains("song.mp3"));
     assert!(
         run.calls().is_empty(),
