@@ -380,6 +380,11 @@ fn check_policy(r: &mut Report, live: &Live, policy_text: &str) {
         );
     }
     edge("securedrop.Proxy", "sd-app", "sd-proxy", true);
+    for target in ["sd-devices", "sd-printers"] {
+        for name in live.vms.keys().filter(|n| n.as_str() != target) {
+            edge("securedrop.Export", name, target, name == "sd-app");
+        }
+    }
     for src in ["sys-net", "sys-firewall"] {
         edge("securedrop.Proxy", src, "sd-proxy", false);
         for s in ["qubes.Gpg", "qubes.GpgImportKey", "qubes.Gpg2"] {

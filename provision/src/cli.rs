@@ -243,7 +243,7 @@ fn context(common: &Common) -> Result<Context, CliError> {
         topology,
         live,
         files,
-        stale_files: files::stale_flags(&common.root, env),
+        stale_files: files::stale(&common.root, env),
         root: common.root.clone(),
     })
 }
@@ -448,7 +448,7 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             }
             let admin = qubesd.admin();
             let live = Live::read(&admin)?;
-            let plan = crate::uninstall::plan(&live);
+            let plan = crate::uninstall::plan(&live, &files::obsolete_present(&root));
             print_plan(&plan);
             if !force && !confirm()? {
                 return Err(CliError::NotConfirmed);
