@@ -148,6 +148,15 @@ fn check_topology(r: &mut Report, topology: &Topology, live: &Live) {
                     config.purpose
                 )
             });
+            // Probed inside the qube (only where the configuration is recorded as applied).
+            let problems = live.inside.get(name).map(Vec::as_slice).unwrap_or_default();
+            r.checks = r.checks.saturating_add(config.expect.len());
+            for problem in problems {
+                r.drift.push(Drift {
+                    qube: name.to_owned(),
+                    problem: problem.clone(),
+                });
+            }
         }
     }
     for (prop, value) in &topology.global {

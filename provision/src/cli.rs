@@ -14,8 +14,9 @@ use crate::admin::{Admin, AdminError, Qrexec, QUBESD_SOCKET};
 use crate::apply::{apply, ApplyError, Target};
 use crate::check::check;
 use crate::files::{self, FileError};
-use crate::inqube::{AptKey, AptKeyError};
-use crate::live::Live;
+use crate::inqube::{AptKey, AptKeyError, PackageSource};
+use crate::live::{Live, ProbeError};
+use crate::packages::{self, PackageError};
 use crate::plan::{plan, FileState, Plan};
 use crate::runner::{QubeRunner, QvmRun, Recorder};
 use crate::topology::{topology, Topology};
@@ -52,6 +53,8 @@ enum Commands {
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        runner: RunnerArgs,
     },
     /// Carry out the plan (idempotent: a second apply changes nothing).
     Apply {
@@ -67,6 +70,8 @@ enum Commands {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        runner: RunnerArgs,
     },
     /// Print the target topology for this configuration (no qubesd needed).
     Topology {
@@ -79,6 +84,9 @@ enum Commands {
         /// Show the layout for a persistent (AppVM) sys-usb instead of a disposable one.
         #[arg(long)]
         persistent_sys_usb: bool,
+        /// Show our packages as taken from this folder of built packages.
+        #[arg(long, value_name = "DIR")]
+        packages: Option<PathBuf>,
         /// Print it as JSON.
         #[arg(long)]
         json: bool,
@@ -129,13 +137,19 @@ struct Common {
     /// Armored public key of the FPF apt repository [default: CONFIG/apt-signing-key.asc].
     #[arg(long)]
     apt_key: Option<PathBuf>,
+    /// Install sdw-devices and sdw-client from this folder of built packages (the newest
+    /// NAME_VERSION_amd64.deb of each, e.g. target/packages) instead of by name from the
+    /// apt repository. Pass the same folder to plan and check.
+    #[arg(long, value_name = "DIR")]
+    packages: Option<PathBuf>,
     #[command(flatten)]
     qubesd: QubesdArgs,
 }
 
 #[derive(Debug, Args)]
 struct RunnerArgs {
-    /// Record the commands meant for qubes (JSON lines) in FILE instead of running them with qvm-run.
+    /// Record the commands meant for qubes (JSON lines) in FILE instead of running them with
+    /// qvm-run; probes inside qubes (installed versions, groups) are answered from what FILE recorded.
     #[arg(long, value_name = "FILE")]
     record_qube_commands: Option<PathBuf>,
 }
@@ -164,6 +178,10 @@ enum CliError {
     AptKey { path: PathBuf, source: AptKeyError },
     #[error("{0}")]
     File(#[from] FileError),
+    #[error("{0}")]
+    Packages(#[from] PackageError),
+    #[error("{0}")]
+    Probe(#[from] ProbeError),
     #[error("{0}")]
     Apply(#[from] ApplyError),
     #[error("cannot converge:\n{0}")]
@@ -214,10 +232,29 @@ struct Context {
     root: PathBuf,
 }
 
-fn context(common: &Common) -> Result<Context, CliError> {
+/// Our packages: from `--packages DIR`, or by name from the repository.
+fn package_source(dir: Option<&Path>) -> Result<PackageSource, CliError> {
+    let Some(dir) = dir else {
+        return Ok(PackageSource::Repository);
+    };
+    let folder = packages::find(dir)?;
+    for p in [&folder.devices, &folder.client] {
+        eprintln!(
+            "sdw-admin: {} {} from {} (sha256 {})",
+            p.name,
+            p.version,
+            p.path.display(),
+            p.sha256
+        );
+    }
+    Ok(PackageSource::Folder(Box::new(folder)))
+}
+
+fn context(common: &Common, runner: &mut dyn QubeRunner) -> Result<Context, CliError> {
     if common.qubesd.qrexec && common.root == Path::new("/") {
         return Err(CliError::QrexecNeedsRoot);
     }
+    let source = package_source(common.packages.as_deref())?;
     let admin = common.qubesd.admin();
     let validated = validate(&common.config, Some(&admin))?;
     if !validated.key_cross_checked {
@@ -227,8 +264,9 @@ fn context(common: &Common) -> Result<Context, CliError> {
         );
     }
     let apt_key = read_apt_key(&common.config, common.apt_key.as_deref())?;
-    let live = Live::read(&admin)?;
-    let topology = topology(&validated.config, live.layout(), &apt_key);
+    let mut live = Live::read(&admin)?;
+    let topology = topology(&validated.config, live.layout(), &apt_key, &source);
+    live.probe_inside(&topology, runner, &admin)?;
     let env = validated.config.environment();
     let secret_key = absolute(&key_path(&common.config));
     let files = files::desired(env, &secret_key)
@@ -364,8 +402,12 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             println!("Validating...OK");
             Ok(())
         }
-        Commands::Plan { common, json } => {
-            let ctx = context(&common)?;
+        Commands::Plan {
+            common,
+            json,
+            runner,
+        } => {
+            let ctx = context(&common, runner.runner().as_mut())?;
             let plan = plan(&ctx.topology, &ctx.live, &ctx.files, &ctx.stale_files);
             if json {
                 println!("{}", serde_json::to_string_pretty(&plan)?);
@@ -375,11 +417,11 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             blockers(&plan)
         }
         Commands::Apply { common, runner } => {
-            let ctx = context(&common)?;
+            let mut runner = runner.runner();
+            let ctx = context(&common, runner.as_mut())?;
             let plan = plan(&ctx.topology, &ctx.live, &ctx.files, &ctx.stale_files);
             blockers(&plan)?;
             print_plan(&plan);
-            let mut runner = runner.runner();
             let mut target = Target {
                 admin: &ctx.admin,
                 runner: runner.as_mut(),
@@ -389,8 +431,12 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             println!("Applied {applied} changes.");
             Ok(())
         }
-        Commands::Check { common, json } => {
-            let ctx = context(&common)?;
+        Commands::Check {
+            common,
+            json,
+            runner,
+        } => {
+            let ctx = context(&common, runner.runner().as_mut())?;
             let mut policy_text = String::new();
             for path in [files::POLICY_ALLOW_PATH, files::POLICY_DENY_PATH] {
                 policy_text.push_str(&files::read(&ctx.root, path)?.unwrap_or_default());
@@ -421,15 +467,17 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             config,
             apt_key,
             persistent_sys_usb,
+            packages,
             json,
         } => {
             let validated = validate(&config, None)?;
             let apt_key = read_apt_key(&config, apt_key.as_deref())?;
+            let source = package_source(packages.as_deref())?;
             let layout = crate::topology::Layout {
                 sys_usb_disposable: !persistent_sys_usb,
                 ..crate::topology::Layout::default()
             };
-            let topology = topology(&validated.config, layout, &apt_key);
+            let topology = topology(&validated.config, layout, &apt_key, &source);
             if json {
                 println!("{}", serde_json::to_string_pretty(&topology)?);
             } else {

@@ -123,15 +123,21 @@ fn apply_on_a_stock_system_converges_and_a_second_apply_changes_nothing() {
         ]
     );
     assert!(recorded.iter().all(|c| c.user == "root"));
+    assert!(recorded.iter().any(|c| c.text_input() == Some(UDEV_RULES)));
     assert!(recorded
         .iter()
-        .any(|c| c.input.as_deref() == Some(UDEV_RULES)));
+        .any(|c| c.text_input() == Some(ATTACH_HELPER)));
     assert!(recorded
         .iter()
-        .any(|c| c.input.as_deref() == Some(ATTACH_HELPER)));
+        .any(|c| c.qube == "sd-viewer-debian-13" && c.command.ends_with("install -y securedrop-keyring securedrop-log securedrop-workstation-viewer udisks2 gnome-disk-utility sdw-devices")));
+    assert!(recorded.iter().any(|c| c.qube == "sd-inbox-debian-13"
+        && c.command.ends_with(" securedrop-gpg-config sdw-client")));
     assert!(recorded
         .iter()
-        .any(|c| c.qube == "sd-viewer-debian-13" && c.command.ends_with("install -y securedrop-keyring securedrop-log securedrop-export securedrop-workstation-viewer")));
+        .any(|c| c.qube == "sd-viewer-debian-13" && c.command == "usermod -a -G lpadmin user"));
+    assert!(!recorded
+        .iter()
+        .any(|c| c.command.contains("securedrop-export")));
 
     let plan = converge("plan", &sim, config.path(), &[]);
     assert!(plan.ok());
@@ -391,8 +397,7 @@ fn staging_writes_the_test_repository_and_no_internal_flag() {
         .filter(|c| c.command.contains("apt-test_freedom_press.sources"))
         .collect();
     assert!(sources.iter().all(|c| c
-        .input
-        .as_deref()
+        .text_input()
         .is_some_and(|i| i.contains("URIs: https://apt-test.freedom.press\n"))));
     assert_eq!(sources.len(), 3);
 }
@@ -569,7 +574,7 @@ fn a_persistent_sys_usb_gets_the_files_itself_and_loses_them_on_uninstall() {
     let recorded = Recorder::read(&sim.recorded()).unwrap_or_default();
     assert!(recorded
         .iter()
-        .any(|c| c.qube == "sys-usb" && c.input.as_deref() == Some(UDEV_RULES)));
+        .any(|c| c.qube == "sys-usb" && c.text_input() == Some(UDEV_RULES)));
     assert!(converge("check", &sim, config.path(), &[]).ok());
 
     let root = sim.root();
