@@ -3,6 +3,7 @@
 //! Owns argument parsing, wiring the library together for each command, what
 //! is printed, and the one place where a result becomes an exit code.
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,7 +27,10 @@ use crate::validate::{key_path, validate, ValidationError, CONFIG_DIR};
 #[command(
     name = "sdw-admin",
     version,
-    about = "Provision SecureDrop Workstation in Qubes OS 4.3 dom0"
+    about = "Provision SecureDrop Workstation in Qubes OS 4.3 dom0",
+    after_help = "The spellings of SecureDrop Workstation's sdw-admin.py and its updater are accepted too: \
+                  `sdw-admin --apply`, `--validate`, `--uninstall` and `--check` are the commands above, \
+                  with the same options."
 )]
 pub struct Cli {
     /// More logging (-v: each change, -vv: each Admin API call).
@@ -196,8 +200,34 @@ enum CliError {
     Json(#[from] serde_json::Error),
 }
 
+/// The spellings of SecureDrop Workstation's `sdw-admin.py` (and its updater) for our commands.
+const SPELLINGS: &[(&str, &str)] = &[
+    ("--apply", "apply"),
+    ("--validate", "validate"),
+    ("--uninstall", "uninstall"),
+    ("--check", "check"),
+];
+
+/// Rewrites `sdw-admin [-v] --apply ...` to `sdw-admin [-v] apply ...`: only the
+/// word in the command's place (after the program and any `-v`/`--verbose`).
+pub fn normalise_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let is_verbose = |a: &OsString| {
+        a == "--verbose"
+            || a.to_str()
+                .and_then(|a| a.strip_prefix('-'))
+                .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b == b'v'))
+    };
+    if let Some(word) = args.iter_mut().skip(1).find(|a| !is_verbose(a)) {
+        if let Some((_, command)) = SPELLINGS.iter().find(|(s, _)| *word == **s) {
+            *word = OsString::from(command);
+        }
+    }
+    args
+}
+
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(normalise_args(std::env::args_os()));
     init_logging(cli.verbose);
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -529,4 +559,63 @@ fn confirm() -> Result<bool, CliError> {
         })
     })?;
     Ok(answer.trim().eq_ignore_ascii_case("y"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalise_args(args.iter().map(OsString::from))
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_sdw_admin_py_spellings_become_commands_only_in_the_command_place() {
+        assert_eq!(norm(&["sdw-admin", "--apply"]), ["sdw-admin", "apply"]);
+        assert_eq!(
+            norm(&["sdw-admin", "-vv", "--uninstall", "--force"]),
+            ["sdw-admin", "-vv", "uninstall", "--force"]
+        );
+        assert_eq!(
+            norm(&["sdw-admin", "--verbose", "--validate", "/x"]),
+            ["sdw-admin", "--verbose", "validate", "/x"]
+        );
+        assert_eq!(norm(&["sdw-admin", "--check"]), ["sdw-admin", "check"]);
+        // an option value or a later word is left alone
+        assert_eq!(
+            norm(&["sdw-admin", "plan", "--config", "--apply"]),
+            ["sdw-admin", "plan", "--config", "--apply"]
+        );
+        assert_eq!(norm(&["sdw-admin", "--help"]), ["sdw-admin", "--help"]);
+        assert_eq!(norm(&["sdw-admin"]), ["sdw-admin"]);
+    }
+
+    #[test]
+    fn each_spelling_parses_as_its_command_with_the_same_options() {
+        let parse =
+            |args: &[&str]| Cli::try_parse_from(normalise_args(args.iter().map(OsString::from)));
+        let apply = parse(&["sdw-admin", "--apply", "--config", "/c", "--packages", "/p"]);
+        assert!(matches!(
+            apply.map(|c| c.command),
+            Ok(Commands::Apply { common, .. }) if common.config == Path::new("/c") && common.packages.as_deref() == Some(Path::new("/p"))
+        ));
+        let uninstall = parse(&["sdw-admin", "--uninstall", "--force"]);
+        assert!(matches!(
+            uninstall.map(|c| c.command),
+            Ok(Commands::Uninstall { force: true, .. })
+        ));
+        let validate = parse(&["sdw-admin", "--validate"]);
+        assert!(matches!(
+            validate.map(|c| c.command),
+            Ok(Commands::Validate { dir, .. }) if dir == Path::new(CONFIG_DIR)
+        ));
+        let check = parse(&["sdw-admin", "--check", "--json"]);
+        assert!(matches!(
+            check.map(|c| c.command),
+            Ok(Commands::Check { json: true, .. })
+        ));
+    }
 }

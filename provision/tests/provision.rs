@@ -606,3 +606,62 @@ fn a_persistent_sys_usb_gets_the_files_itself_and_loses_them_on_uninstall() {
     );
     assert!(vm(&sim.state(), "sys-usb")["features"]["sdw-admin-configured"].is_null());
 }
+
+#[test]
+fn the_sdw_admin_py_spellings_run_the_same_commands() {
+    let sim = Sim::start();
+    let config = config_dir("testconfig");
+    let (socket, root, recorded) = (sim.socket(), sim.root(), sim.recorded());
+    let s = |p: &std::path::Path| p.to_str().unwrap_or_default().to_owned();
+    let (socket, root, recorded, cfg) = (s(&socket), s(&root), s(&recorded), s(config.path()));
+    let common = [
+        "--config",
+        cfg.as_str(),
+        "--root",
+        root.as_str(),
+        "--qubesd-socket",
+        socket.as_str(),
+        "--record-qube-commands",
+        recorded.as_str(),
+    ];
+    let run = |first: &[&str], rest: &[&str]| sdw_admin(&[first, rest].concat());
+
+    let validate = run(
+        &["--validate", cfg.as_str()],
+        &["--qubesd-socket", socket.as_str()],
+    );
+    assert!(validate.ok(), "{}", validate.stderr);
+    assert!(validate.stdout.ends_with("Validating...OK\n"));
+
+    let apply = run(&["-v", "--apply"], &common);
+    assert!(apply.ok(), "{}", apply.stderr);
+    assert!(
+        apply.stdout.starts_with("153 changes:\n"),
+        "{}",
+        apply.stdout
+    );
+    assert_eq!(vm(&sim.state(), "sd-app")["class"], "AppVM");
+
+    let check = run(&["--check"], &common);
+    assert!(check.ok(), "{}", check.stdout);
+    assert!(check.stdout.starts_with("OK: "));
+    let again = run(&["--apply"], &common);
+    assert!(again.stdout.contains("Applied 0 changes."));
+
+    let uninstall = run(
+        &["--uninstall", "--force"],
+        &["--root", root.as_str(), "--qubesd-socket", socket.as_str()],
+    );
+    assert!(uninstall.ok(), "{}", uninstall.stderr);
+    assert!(vm(&sim.state(), "sd-app").is_null());
+    // without --force it asks, as the subcommand does
+    let refused = run(&["--uninstall"], &["--qubesd-socket", socket.as_str()]);
+    assert!(refused
+        .stderr
+        .contains("confirm on a terminal or pass --force"));
+
+    let help = sdw_admin(&["--help"]);
+    assert!(help
+        .stdout
+        .contains("`sdw-admin --apply`, `--validate`, `--uninstall` and `--check`"));
+}
