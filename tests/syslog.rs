@@ -3,7 +3,7 @@
 //! `/dev/log`. Run in a private mount namespace whose `/dev/log` is a socket
 //! of the test's own, so nothing of the host's logging is touched.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
