@@ -1,4 +1,4 @@
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = sdw_protocol::Metadata::parse(data);
+    let _ = sdw_protocol::Metadata::parse_request(data);
 });

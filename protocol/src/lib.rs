@@ -21,6 +21,6 @@ mod passphrase;
 pub mod printable;
 mod status;
 
-pub use metadata::{Command, Metadata, MetadataError, MAX_METADATA_BYTES};
+pub use metadata::{Command, Metadata, MetadataError, Redaction, Request, MAX_METADATA_BYTES};
 pub use passphrase::Passphrase;
 pub use status::{Status, StatusReader, MAX_STATUS_LINE_BYTES};

@@ -2,8 +2,10 @@
 //! and written back by the client.
 //!
 //! Keys: `device` (required string, the command), `encryption_key` (optional
-//! string, only kept for `disk`). Unknown keys (e.g. `encryption_method`) are
-//! ignored. An empty `encryption_key` counts as none.
+//! string, only kept for `disk`), `redact` (optional: `true` or `"strict"`,
+//! see [`Redaction`]; `false` and `null` count as absent, any other value is
+//! refused). Unknown keys (e.g. `encryption_method`) are ignored. An empty
+//! `encryption_key` counts as none.
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -32,6 +34,44 @@ pub enum Command {
     Printer,
 }
 
+/// Metadata redaction asked for by `metadata.json`'s `redact` field
+/// (absent: files are exported as they are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redaction {
+    /// `true`: redact what can be redacted; a file that cannot be redacted
+    /// safely is exported unchanged and named in the report.
+    BestEffort,
+    /// `"strict"`: every file must be redacted (or hold no metadata at all);
+    /// otherwise the whole export fails and nothing is published.
+    Strict,
+}
+
+impl Redaction {
+    /// The JSON value that asks for this redaction.
+    pub fn json_value(&self) -> serde_json::Value {
+        match self {
+            Redaction::BestEffort => serde_json::Value::Bool(true),
+            Redaction::Strict => serde_json::Value::String("strict".into()),
+        }
+    }
+
+    /// How it is named to people and in logs: `redact` or `strict`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Redaction::BestEffort => "redact",
+            Redaction::Strict => "strict",
+        }
+    }
+}
+
+/// Everything `metadata.json` asks for: the command and its options.
+#[derive(Debug, PartialEq)]
+pub struct Request {
+    pub command: Command,
+    /// Only meaningful for `disk` and `printer`; ignored by the other commands.
+    pub redact: Option<Redaction>,
+}
+
 /// Why `metadata.json` could not become a [`Command`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MetadataError {
@@ -47,6 +87,9 @@ pub enum MetadataError {
     /// `device` names no known command
     #[error("metadata.json asks for an unknown command {0:?}")]
     UnknownCommand(String),
+    /// `redact` is neither `true`, `"strict"`, `false` nor `null`
+    #[error("metadata.json asks for an unknown redaction {0:?}")]
+    UnknownRedaction(String),
 }
 
 impl MetadataError {
@@ -56,9 +99,9 @@ impl MetadataError {
             MetadataError::TooLarge(_) | MetadataError::NotJsonObject(_) => {
                 Status::ErrorMetadataParsing
             }
-            MetadataError::MissingDevice | MetadataError::UnknownCommand(_) => {
-                Status::ErrorArchiveMetadata
-            }
+            MetadataError::MissingDevice
+            | MetadataError::UnknownCommand(_)
+            | MetadataError::UnknownRedaction(_) => Status::ErrorArchiveMetadata,
         }
     }
 }
@@ -69,6 +112,7 @@ impl MetadataError {
 struct RawMetadata {
     device: Option<serde_json::Value>,
     encryption_key: Option<serde_json::Value>,
+    redact: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -76,14 +120,21 @@ struct OutgoingMetadata<'a> {
     device: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     encryption_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redact: Option<serde_json::Value>,
 }
 
 /// Writes and reads `metadata.json`.
 pub struct Metadata;
 
 impl Metadata {
-    /// Parses untrusted `metadata.json` bytes.
+    /// Parses untrusted `metadata.json` bytes into the command alone.
     pub fn parse(bytes: &[u8]) -> Result<Command, MetadataError> {
+        Metadata::parse_request(bytes).map(|request| request.command)
+    }
+
+    /// Parses untrusted `metadata.json` bytes into the command and its options.
+    pub fn parse_request(bytes: &[u8]) -> Result<Request, MetadataError> {
         if bytes.len() > MAX_METADATA_BYTES {
             return Err(MetadataError::TooLarge(MAX_METADATA_BYTES));
         }
@@ -126,13 +177,30 @@ impl Metadata {
             "printer" => Command::Printer,
             other => return Err(MetadataError::UnknownCommand(truncated(other))),
         };
-        Ok(command)
+        let redact = match raw.redact {
+            None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(false)) => None,
+            Some(serde_json::Value::Bool(true)) => Some(Redaction::BestEffort),
+            Some(serde_json::Value::String(s)) if s == "strict" => Some(Redaction::Strict),
+            Some(other) => {
+                return Err(MetadataError::UnknownRedaction(truncated(
+                    &other.to_string(),
+                )))
+            }
+        };
+        Ok(Request { command, redact })
     }
 
     /// Serializes a command as the client sends it. The buffer is zeroed on drop
     /// because it may hold the passphrase.
     pub fn to_json(command: &Command) -> Zeroizing<Vec<u8>> {
+        Metadata::to_json_with(command, None)
+    }
+
+    /// Serializes a command with its `redact` option (left out when `None`, so
+    /// that a device side which does not know the field sees today's metadata).
+    pub fn to_json_with(command: &Command, redact: Option<Redaction>) -> Zeroizing<Vec<u8>> {
         let outgoing = OutgoingMetadata {
+            redact: redact.map(|r| r.json_value()),
             device: command.device_value(),
             encryption_key: match command {
                 Command::Disk {
@@ -142,7 +210,7 @@ impl Metadata {
             },
         };
         let mut buffer = Zeroizing::new(Vec::with_capacity(128));
-        // Writing a struct of two strings into a Vec cannot fail.
+        // Writing a struct of strings and a JSON value into a Vec cannot fail.
         if serde_json::to_writer(&mut *buffer, &outgoing).is_err() {
             buffer.clear();
         }
@@ -277,6 +345,61 @@ mod tests {
             let json = Metadata::to_json(&command);
             assert_eq!(Metadata::parse(&json).as_ref(), Ok(&command));
         }
+    }
+
+    #[test]
+    fn reads_the_redaction() {
+        let redact = |s: &str| Metadata::parse_request(s.as_bytes()).map(|r| r.redact);
+        assert_eq!(redact(r#"{"device":"disk"}"#), Ok(None));
+        assert_eq!(redact(r#"{"device":"disk","redact":null}"#), Ok(None));
+        assert_eq!(redact(r#"{"device":"disk","redact":false}"#), Ok(None));
+        assert_eq!(
+            redact(r#"{"device":"disk","redact":true}"#),
+            Ok(Some(Redaction::BestEffort))
+        );
+        assert_eq!(
+            redact(r#"{"device":"printer","redact":"strict"}"#),
+            Ok(Some(Redaction::Strict))
+        );
+        for bad in [
+            r#"{"device":"disk","redact":"true"}"#,
+            r#"{"device":"disk","redact":"STRICT"}"#,
+            r#"{"device":"disk","redact":1}"#,
+            r#"{"device":"disk","redact":{"strict":true}}"#,
+            r#"{"device":"disk","redact":["strict"]}"#,
+        ] {
+            assert_eq!(
+                Metadata::parse_request(bad.as_bytes()).map_err(|e| e.status()),
+                Err(Status::ErrorArchiveMetadata),
+                "{bad}"
+            );
+        }
+        // A duplicate key is refused like any other malformed JSON.
+        assert_eq!(
+            parse(r#"{"device":"disk","redact":true,"redact":"strict"}"#).map_err(|e| e.status()),
+            Err(Status::ErrorMetadataParsing)
+        );
+    }
+
+    #[test]
+    fn round_trips_the_redaction_and_leaves_it_out_when_absent() {
+        for redact in [None, Some(Redaction::BestEffort), Some(Redaction::Strict)] {
+            let command = Command::Disk {
+                passphrase: Some(Passphrase::new("pw".into())),
+            };
+            let json = Metadata::to_json_with(&command, redact);
+            let request = Metadata::parse_request(&json).unwrap();
+            assert_eq!(request.redact, redact);
+            assert_eq!(request.command, command);
+            assert_eq!(
+                std::str::from_utf8(&json).unwrap().contains("redact"),
+                redact.is_some()
+            );
+        }
+        assert_eq!(
+            &*Metadata::to_json_with(&Command::Printer, Some(Redaction::Strict)),
+            br#"{"device":"printer","redact":"strict"}"#
+        );
     }
 
     #[test]
