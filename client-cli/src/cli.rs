@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use sdw_client::transport::{ExportService, Local, OpenInVm, Transport, DEFAULT_QREXEC_CLIENT};
 use sdw_client::ClientConfig;
+use sdw_protocol::Redaction;
 
 /// Export files to an encrypted USB drive, or print them, through the
 /// SecureDrop Workstation device qubes.
@@ -71,6 +72,14 @@ pub enum Operation {
         /// it, it is asked for on the terminal when the drive is locked.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
+        /// Remove identifying metadata (EXIF/GPS, PDF authors, office document
+        /// properties and comment authors) in the device qube before writing.
+        /// `--redact`: files that cannot be redacted safely are exported as they
+        /// are and named in REDACTION.txt on the drive; `--redact=strict`: the
+        /// export then fails and nothing is written.
+        #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true,
+              default_missing_value = "best-effort")]
+        redact: Option<RedactMode>,
         /// The files to export.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -79,6 +88,11 @@ pub enum Operation {
     PrintPreflight,
     /// Print files (checks the printer first).
     Print {
+        /// Remove identifying metadata in the printer qube before the files
+        /// reach CUPS and the printer (see `disk --redact`).
+        #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true,
+              default_missing_value = "best-effort")]
+        redact: Option<RedactMode>,
         /// The files to print.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -87,7 +101,35 @@ pub enum Operation {
     PrintTest,
 }
 
+/// `--redact[=MODE]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RedactMode {
+    /// `--redact`: redact what can be redacted safely, name the rest.
+    BestEffort,
+    /// `--redact=strict`: every file redacted, or nothing exported.
+    Strict,
+}
+
+impl From<RedactMode> for Redaction {
+    fn from(mode: RedactMode) -> Redaction {
+        match mode {
+            RedactMode::BestEffort => Redaction::BestEffort,
+            RedactMode::Strict => Redaction::Strict,
+        }
+    }
+}
+
 impl Operation {
+    /// The redaction asked for on the command line, if any.
+    pub fn redaction(&self) -> Option<Redaction> {
+        match self {
+            Operation::Disk { redact, .. } | Operation::Print { redact, .. } => {
+                redact.map(Redaction::from)
+            }
+            _ => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Operation::Preflight => "preflight",
@@ -112,6 +154,7 @@ impl Cli {
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig {
             source_name: self.source_name.clone(),
+            redact: self.command.redaction(),
             ..ClientConfig::default()
         };
         if let Some(target) = &self.target {
@@ -158,12 +201,43 @@ mod tests {
             Operation::Disk {
                 passphrase_file,
                 files,
+                redact,
             } => {
+                assert_eq!(redact, None);
                 assert_eq!(passphrase_file, Some(PathBuf::from("p")));
                 assert_eq!(files, [PathBuf::from("a"), PathBuf::from("b")]);
             }
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn redact_takes_an_optional_strict() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map(|cli| cli.client_config().redact)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            parse(&["sdw-export", "disk", "--redact", "a"]),
+            Ok(Some(Redaction::BestEffort))
+        );
+        assert_eq!(
+            parse(&["sdw-export", "disk", "--redact=strict", "a"]),
+            Ok(Some(Redaction::Strict))
+        );
+        assert_eq!(
+            parse(&["sdw-export", "print", "--redact", "a"]),
+            Ok(Some(Redaction::BestEffort))
+        );
+        assert_eq!(parse(&["sdw-export", "disk", "a"]), Ok(None));
+        // `--redact strict` would swallow a file name: only `--redact=strict` names the mode.
+        assert_eq!(
+            parse(&["sdw-export", "disk", "--redact", "strict"]),
+            Ok(Some(Redaction::BestEffort))
+        );
+        assert!(parse(&["sdw-export", "disk", "--redact=maybe", "a"]).is_err());
+        assert!(parse(&["sdw-export", "preflight", "--redact"]).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use sdw_client::archive::SkippedFile;
 use sdw_client::flow::{Done, Failed};
 use sdw_client::messages;
-use sdw_protocol::Status;
+use sdw_protocol::{Redaction, Status};
 
 use crate::neutral::neutralise;
 
@@ -87,7 +87,15 @@ pub struct Report {
     pub skipped: Vec<SkippedFile>,
     pub detail: Option<String>,
     pub stop: Stop,
+    /// The redaction asked for (`--redact`).
+    pub redact: Option<Redaction>,
 }
+
+/// Where the per-file redaction list is: the protocol answers one status word,
+/// so the list the device side made stays on the drive (or with the printer
+/// qube's log), beside `export_data/`.
+pub const REDACTION_REPORT_LOCATION: &str =
+    "REDACTION.txt beside export_data/ in the export folder on the drive";
 
 impl Report {
     pub fn new(operation: &'static str, status: Status) -> Self {
@@ -98,6 +106,7 @@ impl Report {
             skipped: Vec::new(),
             detail: None,
             stop: Stop::Answered,
+            redact: None,
         }
     }
 
@@ -170,6 +179,11 @@ impl Report {
             "cancelled": matches!(self.stop, Stop::Cancelled),
             "skipped_files": skipped,
             "error": self.detail(),
+            "redaction": self.redact.map(|mode| serde_json::json!({
+                "mode": mode.name(),
+                "files": serde_json::Value::Null,
+                "report": REDACTION_REPORT_LOCATION,
+            })),
         })
     }
 
@@ -192,6 +206,9 @@ impl Report {
             eprintln!("sdw-export: {}", neutralise(detail));
         }
         println!("{}", self.message());
+        if self.redact.is_some() && self.status == Status::SuccessExport {
+            println!("What was redacted in each file: {REDACTION_REPORT_LOCATION}.");
+        }
     }
 }
 
@@ -221,5 +238,20 @@ mod tests {
         let json = Report::new("preflight", Status::NoDeviceDetected).to_json();
         assert_eq!(json["status"], "NO_DEVICE_DETECTED");
         assert_eq!(json["exit_code"], 3);
+        assert_eq!(json["redaction"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn json_says_where_the_redaction_list_is() {
+        let report = Report {
+            redact: Some(Redaction::Strict),
+            ..Report::new("disk", Status::SuccessExport)
+        };
+        let json = report.to_json();
+        assert_eq!(json["redaction"]["mode"], "strict");
+        assert_eq!(json["redaction"]["files"], serde_json::Value::Null);
+        assert!(json["redaction"]["report"]
+            .as_str()
+            .is_some_and(|r| r.contains("REDACTION.txt")));
     }
 }

@@ -33,6 +33,7 @@ pub fn run(cli: Cli) -> u8 {
         Operation::Disk {
             passphrase_file,
             files,
+            ..
         } => disk(
             &mut client,
             files,
@@ -40,8 +41,14 @@ pub fn run(cli: Cli) -> u8 {
             chatty,
         ),
         Operation::PrintPreflight => print(&mut client, PrintJob::PreflightOnly, chatty, operation),
-        Operation::Print { files } => print(&mut client, PrintJob::Files(files), chatty, operation),
+        Operation::Print { files, .. } => {
+            print(&mut client, PrintJob::Files(files), chatty, operation)
+        }
         Operation::PrintTest => print(&mut client, PrintJob::TestPage, chatty, operation),
+    };
+    let report = Report {
+        redact: cli.command.redaction(),
+        ..report
     };
     report.print(cli.json);
     report.exit_code()

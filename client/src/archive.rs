@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use rustix::fs::{Mode, OFlags};
-use sdw_protocol::{layout, Command, Metadata};
+use sdw_protocol::{layout, Command, Metadata, Redaction};
 use tempfile::TempDir;
 
 use crate::cancel::CancelToken;
@@ -42,6 +42,8 @@ pub struct ArchiveRequest<'a> {
     pub source_name: Option<&'a str>,
     /// Where to create the temporary directory; the system default if `None`.
     pub temp_root: Option<&'a Path>,
+    /// The `redact` field of `metadata.json`; only sent with `disk` and `printer`.
+    pub redact: Option<Redaction>,
 }
 
 /// Why an input file was left out.
@@ -216,7 +218,11 @@ pub fn build(
         .open(&path)
         .map_err(ArchiveError::Write)?;
     let mut writer = ArchiveWriter::new(file);
-    writer.append_bytes(layout::METADATA_FILE, &Metadata::to_json(request.command))?;
+    let redact = request.redact.filter(|_| carries_files);
+    writer.append_bytes(
+        layout::METADATA_FILE,
+        &Metadata::to_json_with(request.command, redact),
+    )?;
     let mut folder = format!("{}/", layout::EXPORT_DATA_DIR);
     writer.append_dir(&folder)?;
     if let Some(source) = request.source_name.filter(|name| !name.is_empty()) {
@@ -491,6 +497,7 @@ mod tests {
             files,
             source_name: source,
             temp_root: Some(root),
+            redact: None,
         };
         build(&request, &mut NoProgress, &CancelToken::new())
     }
@@ -537,6 +544,45 @@ mod tests {
             Metadata::parse(&member("metadata.json").data).ok(),
             Some(command)
         );
+    }
+
+    #[test]
+    fn metadata_asks_for_redaction_only_on_commands_that_carry_files() {
+        let inputs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let temp_root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let files = vec![write(inputs.path(), "photo.jpg", b"\xff\xd8\xff")];
+        for (command, redact, expected) in [
+            (
+                Command::Disk { passphrase: None },
+                Some(Redaction::Strict),
+                Some(Redaction::Strict),
+            ),
+            (
+                Command::Printer,
+                Some(Redaction::BestEffort),
+                Some(Redaction::BestEffort),
+            ),
+            (Command::Disk { passphrase: None }, None, None),
+            (Command::UsbTest, Some(Redaction::Strict), None),
+        ] {
+            let request = ArchiveRequest {
+                command: &command,
+                files: &files,
+                source_name: None,
+                temp_root: Some(temp_root.path()),
+                redact,
+            };
+            let built = build(&request, &mut NoProgress, &CancelToken::new())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let members = read_members(built.path());
+            let metadata = &members
+                .get("metadata.json")
+                .unwrap_or_else(|| panic!("no metadata"))
+                .data;
+            let parsed = Metadata::parse_request(metadata).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(parsed.redact, expected, "{command:?}");
+            assert_eq!(parsed.command, command);
+        }
     }
 
     #[test]
@@ -691,6 +737,7 @@ mod tests {
             files: &files,
             source_name: None,
             temp_root: Some(temp_root.path()),
+            redact: None,
         };
         let result = build(&request, &mut NoProgress, &cancel);
         assert!(matches!(result, Err(ArchiveError::Cancelled)), "{result:?}");
@@ -723,6 +770,7 @@ mod tests {
             files: &files,
             source_name: None,
             temp_root: Some(temp_root.path()),
+            redact: None,
         };
         let mut counter = Counter(0, 0, false);
         let built = build(&request, &mut counter, &CancelToken::new());

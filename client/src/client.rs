@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sdw_protocol::{layout, Command, Status};
+use sdw_protocol::{layout, Command, Redaction, Status};
 
 use crate::archive::{self, ArchiveError, ArchiveRequest, Progress, SkippedFile};
 use crate::flow::{ExportFlow, PrintFlow};
@@ -28,6 +28,9 @@ pub struct ClientConfig {
     pub probe_timeout: Option<Duration>,
     /// Limit for `disk` and `printer`, which move data.
     pub transfer_timeout: Option<Duration>,
+    /// Asks the device side to redact the files' metadata (`metadata.json`
+    /// field `redact`) on `disk` and `printer`; `None` sends no field.
+    pub redact: Option<Redaction>,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +42,7 @@ impl Default for ClientConfig {
             temp_root: None,
             probe_timeout: Some(Duration::from_secs(180)),
             transfer_timeout: Some(Duration::from_secs(4 * 3600)),
+            redact: None,
         }
     }
 }
@@ -127,6 +131,7 @@ impl Client {
             files,
             source_name: self.config.source_name.as_deref(),
             temp_root: self.config.temp_root.as_deref(),
+            redact: self.config.redact,
         };
         let built = match archive::build(&request, progress, &self.cancel) {
             Ok(built) => built,
