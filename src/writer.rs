@@ -12,6 +12,10 @@
 //! interrupt) removes the staging folder, so the volume holds either the whole
 //! export or none of it. The disk service and `export --to DIR` share this code.
 //!
+//! A [`Transform`] may change each file's bytes on their way from the archive
+//! to the drive (metadata redaction, [`crate::redact`]) and add files beside
+//! `export_data/`; what it gives is what is hashed, written and read back.
+//!
 //! Effects: creates, writes, renames and removes under the target folder only.
 
 use std::fs::{self, File, OpenOptions};
@@ -47,6 +51,8 @@ pub enum WriteError {
     Interrupted,
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Redaction(#[from] crate::redact::RedactError),
 }
 
 /// Receives write progress: bytes written so far out of the total.
@@ -201,6 +207,42 @@ pub fn write_export(
     write_export_into(archive, plan, &mut root, timestamp, progress, interrupted)
 }
 
+/// Changes what is written for each file of an export, before it is hashed
+/// and written: [`crate::redact::Redactor`], or [`Unchanged`].
+pub trait Transform {
+    /// The bytes to write for the file `path` (below `export_data/`) of
+    /// `size` bytes, read from `data`, which must be read to its end. An error
+    /// stops the export, and nothing is published.
+    fn file<'a>(
+        &mut self,
+        path: &str,
+        size: u64,
+        data: &'a mut dyn Read,
+    ) -> Result<Box<dyn Read + 'a>, WriteError>;
+
+    /// Files to write beside `export_data/` once every file is written:
+    /// (name, content).
+    fn beside_export_data(&mut self) -> Vec<(&'static str, Vec<u8>)>;
+}
+
+/// Writes every file as it is in the archive.
+pub struct Unchanged;
+
+impl Transform for Unchanged {
+    fn file<'a>(
+        &mut self,
+        _path: &str,
+        _size: u64,
+        data: &'a mut dyn Read,
+    ) -> Result<Box<dyn Read + 'a>, WriteError> {
+        Ok(Box::new(data))
+    }
+
+    fn beside_export_data(&mut self) -> Vec<(&'static str, Vec<u8>)> {
+        Vec::new()
+    }
+}
+
 /// Writes the planned members of `archive` into a new export folder published
 /// into `root`, named for `timestamp` (`YYYYMMDD-HHMMSS`).
 pub fn write_export_into(
@@ -210,6 +252,27 @@ pub fn write_export_into(
     timestamp: &str,
     progress: &mut dyn Progress,
     interrupted: &AtomicBool,
+) -> Result<Written, WriteError> {
+    write_export_transformed(
+        archive,
+        plan,
+        root,
+        timestamp,
+        progress,
+        interrupted,
+        &mut Unchanged,
+    )
+}
+
+/// [`write_export_into`], with each file's bytes given by `transform`.
+pub fn write_export_transformed(
+    archive: &Archive,
+    plan: &ExportPlan,
+    root: &mut dyn ExportRoot,
+    timestamp: &str,
+    progress: &mut dyn Progress,
+    interrupted: &AtomicBool,
+    transform: &mut dyn Transform,
 ) -> Result<Written, WriteError> {
     let target = root.folder().to_owned();
     check_free_space(&target, plan)?;
@@ -229,13 +292,14 @@ pub fn write_export_into(
             ExportMember::File {
                 path: relative,
                 data,
-                ..
+                size,
             } => {
                 let path = export_data.join(relative);
                 if let Some(parent) = path.parent() {
                     make_dir_all(parent, &export_data)?;
                 }
-                let hash = copy_file(data, &path, &mut buffer, interrupted, &mut |n| {
+                let mut data = transform.file(relative, size, data)?;
+                let hash = copy_file(&mut data, &path, &mut buffer, interrupted, &mut |n| {
                     done += n;
                     progress.advanced(done, plan.total_bytes);
                 })?;
@@ -244,6 +308,17 @@ pub fn write_export_into(
         }
         Ok(())
     })?;
+    for (name, content) in transform.beside_export_data() {
+        let path = staging.path.join(name);
+        let hash = copy_file(
+            &mut content.as_slice(),
+            &path,
+            &mut buffer,
+            interrupted,
+            &mut |_| {},
+        )?;
+        written.push((path, hash));
+    }
 
     // One syncfs flushes every file and folder of the export at once: a flush
     // per file would stall the stream (and costs a cache flush each on USB sticks).
