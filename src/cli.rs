@@ -127,7 +127,11 @@ fn handle_archive(
     interrupted: &AtomicBool,
 ) -> Result<Option<Status>, Error> {
     let archive = Archive::open(path)?;
-    let Inspected { command, plan } = archive.inspect()?;
+    let Inspected {
+        command,
+        plan,
+        redact,
+    } = archive.inspect()?;
     let status = match &command {
         Command::Start => return Ok(None),
         Command::UsbTest | Command::DiskTest => disk::preflight(engine.devices()?.as_mut())?,
@@ -136,11 +140,12 @@ fn handle_archive(
             &archive,
             &plan,
             passphrase.as_ref(),
+            redact,
             &timestamp(),
             interrupted,
         )?,
         Command::PrinterPreflight | Command::PrinterTest | Command::Printer => {
-            print::run(&command, &archive, &plan)?
+            print::run(&command, &archive, &plan, redact)?
         }
     };
     Ok(Some(status))
@@ -148,14 +153,22 @@ fn handle_archive(
 
 fn export_to(archive: &Path, target: &Path, interrupted: &AtomicBool) -> Result<Status, Error> {
     let archive = Archive::open(archive)?;
-    let Inspected { command, plan } = archive.inspect()?;
+    let Inspected {
+        command,
+        plan,
+        redact,
+    } = archive.inspect()?;
     tracing::info!(command = command.device_value(), target = ?target, "export into a mounted folder");
-    let written = writer::write_export(
+    if !target.is_dir() {
+        return Err(writer::WriteError::NotAFolder(target.to_owned()).into());
+    }
+    let mut root = writer::LocalFolder(target.to_owned());
+    let written = disk::write_redacted(
         &archive,
         &plan,
-        target,
+        &mut root,
+        redact,
         &timestamp(),
-        &mut writer::LogProgress::default(),
         interrupted,
     )?;
     tracing::info!(?written, "export written");

@@ -8,10 +8,11 @@
 
 use std::sync::atomic::AtomicBool;
 
-use sdw_protocol::{Passphrase, Status};
+use sdw_protocol::{Passphrase, Redaction, Status};
 
 use crate::archive::{Archive, ExportPlan};
 use crate::device::{classify, Devices, Probe, ScanError};
+use crate::redact::Redactor;
 use crate::status::probe_status;
 use crate::volume::{Unlocked, VolumeError};
 use crate::writer::{self, ExportRoot, LogProgress, WriteError, Written};
@@ -44,12 +45,14 @@ pub fn preflight(devices: &mut dyn Devices) -> Result<Status, DiskError> {
 }
 
 /// `disk`: exports to the one attached drive, unlocking it if needed, and
-/// leaves it as locked as it was found.
+/// leaves it as locked as it was found. With `redact`, each file's metadata
+/// is redacted on the way ([`crate::redact`]).
 pub fn export(
     devices: &mut dyn Devices,
     archive: &Archive,
     plan: &ExportPlan,
     passphrase: Option<&Passphrase>,
+    redact: Option<Redaction>,
     timestamp: &str,
     interrupted: &AtomicBool,
 ) -> Result<Status, DiskError> {
@@ -65,7 +68,7 @@ pub fn export(
         other => return Err(DiskError::NotExportable(Box::new(other))),
     };
     let mut mounted = unlocked.mount()?;
-    let written = write_to(archive, plan, &mut mounted, timestamp, interrupted)?;
+    let written = write_to(archive, plan, &mut mounted, redact, timestamp, interrupted)?;
     let cleanup = |cleanup| DiskError::Cleanup {
         written: Box::new(written.clone()),
         cleanup,
@@ -83,15 +86,46 @@ fn write_to(
     archive: &Archive,
     plan: &ExportPlan,
     root: &mut dyn ExportRoot,
+    redact: Option<Redaction>,
     timestamp: &str,
     interrupted: &AtomicBool,
 ) -> Result<Written, DiskError> {
-    Ok(writer::write_export_into(
+    Ok(write_redacted(
         archive,
         plan,
         root,
+        redact,
         timestamp,
-        &mut LogProgress::default(),
         interrupted,
     )?)
+}
+
+/// Writes the export, through a [`Redactor`] when `redact` asks for one.
+pub fn write_redacted(
+    archive: &Archive,
+    plan: &ExportPlan,
+    root: &mut dyn ExportRoot,
+    redact: Option<Redaction>,
+    timestamp: &str,
+    interrupted: &AtomicBool,
+) -> Result<Written, WriteError> {
+    let mut progress = LogProgress::default();
+    match redact {
+        None => {
+            writer::write_export_into(archive, plan, root, timestamp, &mut progress, interrupted)
+        }
+        Some(mode) => {
+            tracing::info!(mode = mode.name(), "redacting metadata on export");
+            let mut redactor = Redactor::new(mode);
+            writer::write_export_transformed(
+                archive,
+                plan,
+                root,
+                timestamp,
+                &mut progress,
+                interrupted,
+                &mut redactor,
+            )
+        }
+    }
 }

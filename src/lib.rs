@@ -14,6 +14,7 @@ pub mod device;
 pub mod disk;
 pub mod log;
 pub mod print;
+pub mod redact;
 pub mod status;
 pub mod testkit;
 pub mod text;

@@ -77,7 +77,9 @@ fn write_status(e: &WriteError) -> Status {
         | WriteError::Statvfs { .. }
         | WriteError::Io { .. }
         | WriteError::VerifyMismatch(_)
-        | WriteError::Interrupted => Status::ErrorExport,
+        | WriteError::Interrupted
+        // Strict redaction refused a file: nothing was published.
+        | WriteError::Redaction(_) => Status::ErrorExport,
     }
 }
 

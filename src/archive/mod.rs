@@ -18,7 +18,7 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use sdw_protocol::layout::{EXPORT_DATA_DIR, METADATA_FILE};
-use sdw_protocol::{Command, Metadata, MetadataError, MAX_METADATA_BYTES};
+use sdw_protocol::{Command, Metadata, MetadataError, Redaction, MAX_METADATA_BYTES};
 use tar::EntryType;
 use zeroize::Zeroizing;
 
@@ -120,6 +120,8 @@ impl ExportPlan {
 pub struct Inspected {
     pub command: Command,
     pub plan: ExportPlan,
+    /// `metadata.json`'s `redact` field.
+    pub redact: Option<Redaction>,
 }
 
 /// A member of `export_data/` handed to the writer in pass two.
@@ -223,7 +225,7 @@ impl Archive {
             return Err(ArchiveError::Duplicate(EXPORT_DATA_DIR.into()));
         }
         let metadata = metadata.ok_or(ArchiveError::MetadataMissing)?;
-        let command = Metadata::parse(&metadata)?;
+        let sdw_protocol::Request { command, redact } = Metadata::parse_request(&metadata)?;
         tracing::info!(
             compression = ?self.compression,
             members,
@@ -232,7 +234,11 @@ impl Archive {
             command = command.device_value(),
             "archive validated"
         );
-        Ok(Inspected { command, plan })
+        Ok(Inspected {
+            command,
+            plan,
+            redact,
+        })
     }
 
     /// Pass two: streams the members of `export_data/` in archive order to

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sdw_protocol::printable::{self, Printable, Refusal, HEAD_BYTES};
-use sdw_protocol::{Command, Status};
+use sdw_protocol::{Command, Redaction, Status};
 
 use crate::archive::{Archive, ArchiveError, ExportMember, ExportPlan};
 use crate::text::decode_escapes;
@@ -97,6 +97,8 @@ pub enum PrintError {
     Archive(#[from] ArchiveError),
     #[error("private print folder: {0}")]
     Staging(io::Error),
+    #[error("redaction before printing: {0}")]
+    Redaction(crate::writer::WriteError),
     #[error("converting file {index} to PDF failed: {source}")]
     Convert { index: usize, source: ConvertError },
     #[error("submitting job {index} failed: {source}")]
@@ -139,6 +141,7 @@ impl PrintError {
             PrintError::NothingToPrint
             | PrintError::Archive(_)
             | PrintError::Staging(_)
+            | PrintError::Redaction(_)
             | PrintError::Convert { .. }
             | PrintError::Submit { .. }
             | PrintError::Follow { .. }
@@ -150,8 +153,14 @@ impl PrintError {
 }
 
 /// Handles a print command, with the USB bus and CUPS server the environment
-/// names.
-pub fn run(command: &Command, archive: &Archive, plan: &ExportPlan) -> Result<Status, PrintError> {
+/// names. With `redact`, each file's metadata is redacted before it is
+/// staged for CUPS ([`crate::redact`]; the report goes to the log).
+pub fn run(
+    command: &Command,
+    archive: &Archive,
+    plan: &ExportPlan,
+    redact: Option<Redaction>,
+) -> Result<Status, PrintError> {
     let service = Service {
         usb: usb::from_env(),
         cups: Cups::from_env(),
@@ -159,7 +168,7 @@ pub fn run(command: &Command, archive: &Archive, plan: &ExportPlan) -> Result<St
         job_timeout: job_timeout_from_env(),
     };
     tracing::info!(command = command.device_value(), server = ?service.cups.server(), "print");
-    service.run(command, archive, plan)
+    service.run(command, archive, plan, redact)
 }
 
 fn job_timeout_from_env() -> Duration {
@@ -201,6 +210,7 @@ impl Service {
         command: &Command,
         archive: &Archive,
         plan: &ExportPlan,
+        redact: Option<Redaction>,
     ) -> Result<Status, PrintError> {
         match command {
             Command::PrinterPreflight => {
@@ -221,7 +231,11 @@ impl Service {
             }
             _ => {
                 let work = private_folder()?;
-                let mut staged = stage(archive, plan, work.path())?;
+                let mut redactor = redact.map(crate::redact::Redactor::new);
+                let mut staged = stage(archive, plan, work.path(), redactor.as_mut())?;
+                if let Some(redactor) = &redactor {
+                    tracing::info!(report = %redactor.report(), "redaction before printing");
+                }
                 if staged.is_empty() {
                     return Err(PrintError::NothingToPrint);
                 }
@@ -557,13 +571,28 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PrintError> {
 /// Streams every file of `export_data/` (any depth) into `work` as
 /// `file-N`, classifies each by its first bytes, and refuses the whole job
 /// when one cannot print.
-fn stage(archive: &Archive, plan: &ExportPlan, work: &Path) -> Result<Vec<Staged>, PrintError> {
+fn stage(
+    archive: &Archive,
+    plan: &ExportPlan,
+    work: &Path,
+    mut redactor: Option<&mut crate::redact::Redactor>,
+) -> Result<Vec<Staged>, PrintError> {
     let files = work.join("files");
     fs::create_dir(&files).map_err(PrintError::Staging)?;
     let mut staged = Vec::new();
     archive.for_each_export_member(plan, |member| {
-        let ExportMember::File { data, .. } = member else {
+        let ExportMember::File { data, path, size } = member else {
             return Ok::<(), PrintError>(());
+        };
+        let mut redacted;
+        let data: &mut dyn Read = match redactor.as_deref_mut() {
+            Some(redactor) => {
+                redacted = redactor
+                    .redact(path, size, data)
+                    .map_err(PrintError::Redaction)?;
+                &mut redacted
+            }
+            None => data,
         };
         let index = staged.len();
         let path = files.join(format!("file-{index}"));

@@ -1,0 +1,347 @@
+//! Metadata redaction on export (`metadata.json` field `redact`, issue 16):
+//! what identifies a source in a file's container (EXIF GPS positions and
+//! camera serials, PDF authors, office document properties, comment and
+//! revision authors, thumbnails) is removed file by file, on the way from the
+//! archive to the drive, in the unprivileged process. Pixels, pages and text
+//! are never re-encoded.
+//!
+//! [`Redactor`] is the writer's [`Transform`]: for each file it sniffs the
+//! type from the first bytes ([`sniff::Kind`]), reads a supported file of at
+//! most [`MAX_REDACT_BYTES`] into memory, redacts it with the format's crate
+//! ([`image`]: JPEG, PNG, WebP with img-parts; [`pdf`]: lopdf; [`office`]: zip
+//! and quick-xml), then checks the result against the original (decoded
+//! pixels, page contents, document parts) and answers the bytes to write. A
+//! file that cannot be redacted safely is written unchanged and flagged; under
+//! [`Redaction::Strict`] it stops the export instead, and the writer discards
+//! the staging folder, so nothing is published. The report (`REDACTION.txt`,
+//! beside `export_data/`) names for each file the fields removed (never their
+//! values) or why it was not redacted.
+//!
+//! Memory: one file of at most [`MAX_REDACT_BYTES`] and its redacted copy,
+//! the format's parse of it, and at most [`image::DECODE_BUDGET_BYTES`] of
+//! decoded pixels at a time. Larger files are streamed unchanged (and flagged).
+//!
+//! Effects: none; it reads what the writer hands it and answers bytes.
+
+pub mod corpus;
+pub mod image;
+pub mod office;
+pub mod pdf;
+pub mod sniff;
+mod xmp;
+
+use std::fmt::Write as _;
+use std::io::{self, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use sdw_protocol::printable::HEAD_BYTES;
+use sdw_protocol::Redaction;
+
+use crate::archive::ArchiveError;
+use crate::writer::{Transform, WriteError};
+pub use sniff::Kind;
+
+/// Files larger than this are not redacted (they are exported unchanged and
+/// flagged, or refused under strict). 32 MiB holds nearly every photo (2-12
+/// MiB from phones and cameras), and most PDFs and office documents; the
+/// formats need random access (lopdf and zip read the whole file), so the
+/// file, its redacted copy and the parse must fit in a disposable qube's
+/// memory next to the decoded-pixel check: about 2 x 32 MiB + the parse
+/// (lopdf: 2-3 x the file) + 256 MiB of pixels, well under 512 MiB.
+pub const MAX_REDACT_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The report's file name, beside `export_data/`.
+pub const REPORT_FILE: &str = "REDACTION.txt";
+
+/// A strict redaction that could not be done: the export stops.
+#[derive(Debug, thiserror::Error)]
+#[error("strict redaction: {path:?} ({kind}) cannot be redacted: {reason}")]
+pub struct RedactError {
+    pub path: String,
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+/// A format's redaction of one file, already checked against the original.
+#[derive(Debug, Default)]
+pub struct Redacted {
+    /// The bytes to write.
+    pub bytes: Vec<u8>,
+    /// What was removed: names of fields and parts, never their values.
+    pub removed: Vec<String>,
+    /// What was kept on purpose, or left alone.
+    pub kept: Vec<String>,
+    /// How the result was checked against the original.
+    pub checked: String,
+}
+
+/// Why a file could not be redacted safely.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotRedacted(pub String);
+
+impl NotRedacted {
+    pub fn new(reason: impl Into<String>) -> Self {
+        NotRedacted(reason.into())
+    }
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Fields were removed, and the result checked.
+    Redacted {
+        removed: Vec<String>,
+        kept: Vec<String>,
+        checked: String,
+    },
+    /// A supported format, and nothing was found to remove: written as it is.
+    NothingFound { kept: Vec<String> },
+    /// A format without a metadata container (plain text): written as it is.
+    NoMetadataFormat,
+    /// Written unchanged, and flagged.
+    NotRedacted { reason: String },
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    /// The path below `export_data/`.
+    pub path: String,
+    pub kind: Kind,
+    pub outcome: Outcome,
+}
+
+/// Redacts every file of an export; see the module documentation.
+pub struct Redactor {
+    mode: Redaction,
+    files: Vec<FileReport>,
+}
+
+impl Redactor {
+    pub fn new(mode: Redaction) -> Redactor {
+        Redactor {
+            mode,
+            files: Vec::new(),
+        }
+    }
+
+    /// What happened to each file so far.
+    pub fn files(&self) -> &[FileReport] {
+        &self.files
+    }
+
+    /// Redacts one file read from `data` (`size` bytes), returning what to
+    /// write. Under strict, a file that cannot be redacted is an error.
+    pub fn redact<'a>(
+        &mut self,
+        path: &str,
+        size: u64,
+        data: &'a mut dyn Read,
+    ) -> Result<Box<dyn Read + 'a>, WriteError> {
+        let mut head = Vec::with_capacity(HEAD_BYTES.min(usize::try_from(size).unwrap_or(0)));
+        read_all(&mut data.take(HEAD_BYTES as u64), &mut head)?;
+        let kind = Kind::of(&head);
+        let outcome = match kind {
+            Kind::Text => Some(Outcome::NoMetadataFormat),
+            Kind::Unsupported(_) | Kind::Unknown => Some(Outcome::NotRedacted {
+                reason: "this format is not redacted".into(),
+            }),
+            Kind::Tiff | Kind::Heif => Some(Outcome::NotRedacted {
+                reason: "redaction of this format is not implemented yet".into(),
+            }),
+            _ if size > MAX_REDACT_BYTES => Some(Outcome::NotRedacted {
+                reason: format!(
+                    "larger than {} MiB, the most redacted in memory",
+                    MAX_REDACT_BYTES / (1024 * 1024)
+                ),
+            }),
+            _ => None,
+        };
+        if let Some(outcome) = outcome {
+            self.record(path, kind, outcome)?;
+            return Ok(Box::new(io::Cursor::new(head).chain(data)));
+        }
+        let mut original = head;
+        original.reserve(
+            usize::try_from(size)
+                .unwrap_or(0)
+                .saturating_sub(original.len()),
+        );
+        read_all(data, &mut original)?;
+        let result = catch_unwind(AssertUnwindSafe(|| redact_bytes(kind, &original)))
+            .unwrap_or_else(|_| Err(NotRedacted::new("the parser failed on this file")));
+        match result {
+            Ok(redacted) if redacted.removed.is_empty() => {
+                self.record(
+                    path,
+                    kind,
+                    Outcome::NothingFound {
+                        kept: redacted.kept,
+                    },
+                )?;
+                Ok(Box::new(io::Cursor::new(original)))
+            }
+            Ok(redacted) => {
+                self.record(
+                    path,
+                    kind,
+                    Outcome::Redacted {
+                        removed: redacted.removed,
+                        kept: redacted.kept,
+                        checked: redacted.checked,
+                    },
+                )?;
+                Ok(Box::new(io::Cursor::new(redacted.bytes)))
+            }
+            Err(NotRedacted(reason)) => {
+                self.record(path, kind, Outcome::NotRedacted { reason })?;
+                Ok(Box::new(io::Cursor::new(original)))
+            }
+        }
+    }
+
+    fn record(&mut self, path: &str, kind: Kind, outcome: Outcome) -> Result<(), RedactError> {
+        tracing::info!(file = path, kind = kind.name(), ?outcome, "redaction");
+        if let (Redaction::Strict, Outcome::NotRedacted { reason }) = (self.mode, &outcome) {
+            tracing::warn!(file = path, reason, "strict redaction refused the export");
+            return Err(RedactError {
+                path: path.to_owned(),
+                kind: kind.name(),
+                reason: reason.clone(),
+            });
+        }
+        self.files.push(FileReport {
+            path: path.to_owned(),
+            kind,
+            outcome,
+        });
+        Ok(())
+    }
+
+    /// The text of `REDACTION.txt`.
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        let not_redacted = self
+            .files
+            .iter()
+            .filter(|f| matches!(f.outcome, Outcome::NotRedacted { .. }))
+            .count();
+        let _ = writeln!(
+            out,
+            "Metadata redaction of this export ({}).",
+            match self.mode {
+                Redaction::BestEffort =>
+                    "redact: files that could not be redacted are exported unchanged",
+                Redaction::Strict => "strict: every file was redacted or holds no metadata",
+            }
+        );
+        let _ = writeln!(
+            out,
+            "For each file in export_data/: what was removed (names of fields, never their values), or why it was not redacted."
+        );
+        let _ = writeln!(
+            out,
+            "{} files, {} NOT REDACTED.\n",
+            self.files.len(),
+            not_redacted
+        );
+        for file in &self.files {
+            let _ = writeln!(out, "export_data/{}", file.path);
+            let kind = file.kind.name();
+            match &file.outcome {
+                Outcome::Redacted {
+                    removed,
+                    kept,
+                    checked,
+                } => {
+                    let _ = writeln!(out, "  {kind}: redacted");
+                    for item in removed {
+                        let _ = writeln!(out, "  removed: {item}");
+                    }
+                    for item in kept {
+                        let _ = writeln!(out, "  kept: {item}");
+                    }
+                    let _ = writeln!(out, "  checked: {checked}");
+                }
+                Outcome::NothingFound { kept } => {
+                    let _ = writeln!(out, "  {kind}: no metadata found; written unchanged");
+                    for item in kept {
+                        let _ = writeln!(out, "  kept: {item}");
+                    }
+                }
+                Outcome::NoMetadataFormat => {
+                    let _ = writeln!(
+                        out,
+                        "  {kind}: this format holds no metadata; written unchanged"
+                    );
+                }
+                Outcome::NotRedacted { reason } => {
+                    let _ = writeln!(out, "  {kind}: NOT REDACTED, written unchanged: {reason}");
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Transform for Redactor {
+    fn file<'a>(
+        &mut self,
+        path: &str,
+        size: u64,
+        data: &'a mut dyn Read,
+    ) -> Result<Box<dyn Read + 'a>, WriteError> {
+        self.redact(path, size, data)
+    }
+
+    fn beside_export_data(&mut self) -> Vec<(&'static str, Vec<u8>)> {
+        vec![(REPORT_FILE, self.report().into_bytes())]
+    }
+}
+
+/// Redacts a whole file of a supported kind and checks the result.
+pub fn redact_bytes(kind: Kind, original: &[u8]) -> Result<Redacted, NotRedacted> {
+    match kind {
+        Kind::Jpeg => image::redact_jpeg(original),
+        Kind::Png => image::redact_png(original),
+        Kind::Webp => image::redact_webp(original),
+        Kind::Pdf => pdf::redact(original),
+        Kind::Ooxml(_) => office::redact_ooxml(original),
+        Kind::Odf(_) => office::redact_odf(original),
+        _ => Err(NotRedacted::new("this format is not redacted")),
+    }
+}
+
+fn read_all(data: &mut dyn Read, into: &mut Vec<u8>) -> Result<(), WriteError> {
+    data.read_to_end(into)
+        .map(|_| ())
+        .map_err(|e| WriteError::Archive(ArchiveError::Corrupt(e.to_string())))
+}
+
+/// Entry points for fuzzing: every parser of untrusted bytes redaction adds.
+pub mod fuzzing {
+    /// Sniffs and redacts `data` as the writer would; must never panic.
+    pub fn redact(data: &[u8]) {
+        let kind = super::Kind::of(data);
+        let _ = super::redact_bytes(kind, data);
+    }
+
+    /// Redacts `data` as each format in turn, whatever its first bytes say.
+    pub fn redact_as_every_kind(data: &[u8]) {
+        use sdw_protocol::printable::OfficeKind;
+        for kind in [
+            super::Kind::Jpeg,
+            super::Kind::Png,
+            super::Kind::Webp,
+            super::Kind::Pdf,
+            super::Kind::Ooxml(OfficeKind::Docx),
+            super::Kind::Odf(OfficeKind::OdfText),
+        ] {
+            let _ = super::redact_bytes(kind, data);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,368 @@
+use std::io::{Cursor, Read};
+
+use sdw_protocol::Redaction;
+
+use super::corpus::{self, SECRET, SECRETS};
+use super::*;
+
+/// `needle` in `haystack`, or in any decompressed part when it is a zip.
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    let found = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    if found(haystack) {
+        return true;
+    }
+    let Ok(mut zip) = zip::ZipArchive::new(Cursor::new(haystack)) else {
+        return false;
+    };
+    (0..zip.len()).any(|i| {
+        let mut part = Vec::new();
+        zip.by_index(i)
+            .map(|mut f| f.read_to_end(&mut part).is_ok() && found(&part))
+            .unwrap_or(false)
+    })
+}
+
+fn redacted(kind: Kind, bytes: &[u8]) -> Redacted {
+    let redacted = redact_bytes(kind, bytes).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+    assert!(!redacted.removed.is_empty(), "{kind:?}: nothing removed");
+    for secret in SECRETS {
+        assert!(
+            !contains(&redacted.bytes, secret),
+            "{kind:?}: {secret} is still in the redacted file"
+        );
+        for line in redacted.removed.iter().chain(&redacted.kept) {
+            assert!(
+                !line.contains(secret),
+                "{kind:?}: the report carries a value: {line}"
+            );
+        }
+    }
+    redacted
+}
+
+#[test]
+fn every_sample_identifies_its_source_before_redaction() {
+    for sample in corpus::all() {
+        assert!(contains(&sample.bytes, SECRET), "{}", sample.name);
+        assert_ne!(Kind::of(&sample.bytes), Kind::Unknown, "{}", sample.name);
+    }
+}
+
+#[test]
+fn jpeg_loses_exif_gps_xmp_iptc_comment_and_trailer_but_keeps_orientation() {
+    let original = corpus::jpeg();
+    let result = redacted(Kind::Jpeg, &original);
+    let removed = result.removed.join("\n");
+    for name in [
+        "GPSLatitude",
+        "BodySerialNumber",
+        "Make",
+        "Model",
+        "XMP (dc:creator, xmp:CreatorTool)",
+        "Photoshop",
+        "comment",
+        "after the end of the image",
+    ] {
+        assert!(removed.contains(name), "{name} not reported in {removed}");
+    }
+    assert!(result.kept.iter().any(|k| k.contains("Orientation")));
+    assert!(result.checked.contains("pixels identical"));
+    // The kept EXIF holds the orientation alone.
+    let jpeg = img_parts::jpeg::Jpeg::from_bytes(bytes::Bytes::from(result.bytes.clone())).unwrap();
+    let exif = img_parts::ImageEXIF::exif(&jpeg).unwrap();
+    let exif = exif::Reader::new().read_raw(exif.to_vec()).unwrap();
+    let fields: Vec<String> = exif.fields().map(|f| f.tag.to_string()).collect();
+    assert_eq!(fields, ["Orientation"]);
+    assert_eq!(
+        exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY)
+            .and_then(|f| f.value.get_uint(0)),
+        Some(6)
+    );
+    // A second redaction finds nothing.
+    let again = redact_bytes(Kind::Jpeg, &result.bytes).unwrap();
+    assert!(again.removed.is_empty(), "{:?}", again.removed);
+}
+
+#[test]
+fn png_loses_text_xmp_exif_and_time() {
+    let result = redacted(Kind::Png, &corpus::png());
+    let removed = result.removed.join("\n");
+    for name in [
+        "text \"Author\"",
+        "XMP",
+        "GPSLatitude",
+        "time of last change",
+    ] {
+        assert!(removed.contains(name), "{name} not reported in {removed}");
+    }
+    assert!(result.checked.contains("pixels identical"));
+}
+
+#[test]
+fn webp_loses_exif_and_xmp() {
+    let result = redacted(Kind::Webp, &corpus::webp());
+    let removed = result.removed.join("\n");
+    assert!(
+        removed.contains("GPSLatitude") && removed.contains("XMP"),
+        "{removed}"
+    );
+    assert!(result.checked.contains("pixels identical"));
+}
+
+#[test]
+fn pdf_loses_info_xmp_javascript_ids_and_comment_authors_and_keeps_pages() {
+    let original = corpus::pdf();
+    let result = redacted(Kind::Pdf, &original);
+    let removed = result.removed.join("\n");
+    for name in [
+        "document information (Author, CreationDate, Creator, Producer, Title)",
+        "document ID",
+        "XMP",
+        "JavaScript",
+        "authors and dates of 1 comments",
+        "LastModified",
+    ] {
+        assert!(removed.contains(name), "{name} not reported in {removed}");
+    }
+    let doc = lopdf::Document::load_mem(&result.bytes).unwrap();
+    assert_eq!(doc.get_pages().len(), 3);
+    let first = *doc.get_pages().get(&1).unwrap();
+    assert!(contains(&doc.get_page_content(first), "Page 1 of the memo"));
+    assert!(result.checked.contains("3 pages"));
+    // The comment itself stays; only its author and date go.
+    assert!(contains(&result.bytes, "check the second paragraph"));
+}
+
+#[test]
+fn docx_loses_properties_thumbnail_and_author_names_and_keeps_the_text() {
+    let result = redacted(
+        Kind::Ooxml(sdw_protocol::printable::OfficeKind::Docx),
+        &corpus::docx(),
+    );
+    let removed = result.removed.join("\n");
+    for name in [
+        "dc:creator",
+        "cp:lastModifiedBy",
+        "Company",
+        "Template",
+        "comment and revision authors",
+        "dates of comments",
+        "presenceInfo",
+        "rsid",
+        "template's path",
+        "thumbnail docProps/thumbnail.jpeg",
+        "modification times",
+    ] {
+        assert!(removed.contains(name), "{name} not reported in {removed}");
+    }
+    let mut zip = zip::ZipArchive::new(Cursor::new(&result.bytes)).unwrap();
+    let part = |zip: &mut zip::ZipArchive<Cursor<&Vec<u8>>>, name: &str| {
+        let mut s = String::new();
+        zip.by_name(name).unwrap().read_to_string(&mut s).unwrap();
+        s
+    };
+    let document = part(&mut zip, "word/document.xml");
+    assert!(document.contains("The budget was cut by") && document.contains("twenty"));
+    assert!(document.contains("w:author=\"Author 1\""), "{document}");
+    assert!(!document.contains("w:date") && !document.contains("rsid"));
+    let comments = part(&mut zip, "word/comments.xml");
+    assert!(
+        comments.contains("w:author=\"Author 1\"") && comments.contains("w:initials=\"A1\""),
+        "{comments}"
+    );
+    assert!(comments.contains("Source of this figure"));
+    assert!(zip.by_name("docProps/thumbnail.jpeg").is_err());
+    assert!(!part(&mut zip, "_rels/.rels").contains("thumbnail"));
+    assert!(!part(&mut zip, "[Content_Types].xml").contains("thumbnail"));
+    assert_eq!(zip.len(), 11);
+}
+
+#[test]
+fn xlsx_pptx_and_odt_lose_their_authors() {
+    use sdw_protocol::printable::OfficeKind;
+    let xlsx = redacted(Kind::Ooxml(OfficeKind::Xlsx), &corpus::xlsx());
+    assert!(xlsx
+        .removed
+        .join("\n")
+        .contains("comment and revision authors"));
+    let pptx = redacted(Kind::Ooxml(OfficeKind::Pptx), &corpus::pptx());
+    assert!(pptx
+        .removed
+        .join("\n")
+        .contains("comment and revision authors"));
+    let odt = redacted(Kind::Odf(OfficeKind::OdfText), &corpus::odt());
+    let removed = odt.removed.join("\n");
+    for name in [
+        "meta:initial-creator",
+        "meta:user-defined",
+        "printer",
+        "Thumbnails/thumbnail.png",
+        "comment and revision authors",
+        "dates",
+    ] {
+        assert!(removed.contains(name), "{name} not reported in {removed}");
+    }
+    let mut zip = zip::ZipArchive::new(Cursor::new(&odt.bytes)).unwrap();
+    assert_eq!(zip.by_index(0).unwrap().name().unwrap(), "mimetype");
+    assert_eq!(
+        zip.by_index(0).unwrap().compression(),
+        zip::CompressionMethod::Stored
+    );
+    let mut content = String::new();
+    zip.by_name("content.xml")
+        .unwrap()
+        .read_to_string(&mut content)
+        .unwrap();
+    assert!(
+        content.contains("<dc:creator>Author 1</dc:creator>"),
+        "{content}"
+    );
+    assert!(content.contains("Source: the finance office."));
+}
+
+#[test]
+fn files_without_metadata_are_written_unchanged() {
+    let mut redactor = Redactor::new(Redaction::Strict);
+    let text = b"plain notes\n".to_vec();
+    let mut out = Vec::new();
+    redactor
+        .redact("notes.txt", text.len() as u64, &mut text.as_slice())
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, text);
+    // A PDF with nothing to remove is not rewritten.
+    let clean = redacted(Kind::Pdf, &corpus::pdf()).bytes;
+    let mut out = Vec::new();
+    redactor
+        .redact("clean.pdf", clean.len() as u64, &mut clean.as_slice())
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, clean);
+    assert_eq!(
+        redactor.files()[1].outcome,
+        Outcome::NothingFound { kept: Vec::new() }
+    );
+}
+
+#[test]
+fn best_effort_writes_what_it_cannot_redact_unchanged_and_says_so() {
+    let mut redactor = Redactor::new(Redaction::BestEffort);
+    let gif = b"GIF89a\x01\0\x01\0JaneSource".to_vec();
+    let mut out = Vec::new();
+    redactor
+        .redact("a.gif", gif.len() as u64, &mut gif.as_slice())
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, gif);
+    let broken = b"%PDF-1.7\nnot really".to_vec();
+    let mut out = Vec::new();
+    redactor
+        .redact("broken.pdf", broken.len() as u64, &mut broken.as_slice())
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, broken);
+    let report = redactor.report();
+    assert!(
+        report.contains("export_data/a.gif\n  GIF: NOT REDACTED"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "export_data/broken.pdf\n  PDF: NOT REDACTED, written unchanged: not a readable PDF"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("2 files, 2 NOT REDACTED"));
+}
+
+#[test]
+fn strict_refuses_what_it_cannot_redact() {
+    let mut redactor = Redactor::new(Redaction::Strict);
+    let gif = b"GIF89a\x01\0\x01\0".to_vec();
+    let err = redactor
+        .redact("a.gif", gif.len() as u64, &mut gif.as_slice())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, WriteError::Redaction(RedactError { ref path, .. }) if path == "a.gif"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn files_over_the_limit_are_streamed_unchanged_and_flagged() {
+    let mut redactor = Redactor::new(Redaction::BestEffort);
+    // The size the archive announces decides; the data is not read into memory.
+    let jpeg = corpus::jpeg();
+    let mut data = jpeg.as_slice();
+    let mut out = Vec::new();
+    redactor
+        .redact("huge.jpg", MAX_REDACT_BYTES + 1, &mut data)
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, jpeg);
+    assert!(redactor.report().contains("larger than 32 MiB"));
+    let mut strict = Redactor::new(Redaction::Strict);
+    assert!(strict
+        .redact("huge.jpg", MAX_REDACT_BYTES + 1, &mut jpeg.as_slice())
+        .is_err());
+}
+
+#[test]
+fn the_report_names_fields_and_never_values() {
+    let mut redactor = Redactor::new(Redaction::Strict);
+    for sample in corpus::all() {
+        let mut out = Vec::new();
+        redactor
+            .redact(
+                sample.name,
+                sample.bytes.len() as u64,
+                &mut sample.bytes.as_slice(),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", sample.name))
+            .read_to_end(&mut out)
+            .unwrap();
+        assert!(!contains(&out, SECRET), "{}", sample.name);
+    }
+    let report = redactor.report();
+    assert!(!report.contains(SECRET), "{report}");
+    assert!(
+        report.contains("export_data/photo.jpg\n  JPEG: redacted\n  removed: EXIF ("),
+        "{report}"
+    );
+    assert!(report.contains("8 files, 0 NOT REDACTED"), "{report}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Damaged files never panic, and whatever is answered as redacted still
+    /// passed its checks: no secret is left.
+    #[test]
+    fn damaged_samples_never_panic_and_never_leak_when_redacted(
+        which in 0usize..8,
+        flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..8),
+        cut in proptest::prelude::any::<usize>(),
+    ) {
+        let mut bytes = corpus::all().swap_remove(which).bytes;
+        for (at, value) in flips {
+            let at = at % bytes.len();
+            bytes[at] = value;
+        }
+        if cut % 3 == 0 {
+            bytes.truncate(cut % bytes.len());
+        }
+        fuzzing::redact_as_every_kind(&bytes);
+        if let Ok(result) = redact_bytes(Kind::of(&bytes), &bytes) {
+            if !result.removed.is_empty() {
+                let again = redact_bytes(Kind::of(&result.bytes), &result.bytes);
+                proptest::prop_assert!(again.map(|r| r.removed.is_empty()).unwrap_or(false));
+            }
+        }
+    }
+}
