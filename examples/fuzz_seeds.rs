@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::PathBuf;
 
+use sdw_devices::redact::corpus;
 use sdw_devices::testkit::{sample_export_archive, ArchiveBuilder};
 
 fn main() -> std::io::Result<()> {
@@ -65,6 +66,8 @@ fn main() -> std::io::Result<()> {
         r#"{"device":"usb-test"}"#,
         "[1]",
         r#"{"device":7}"#,
+        r#"{"device":"disk","redact":"strict"}"#,
+        r#"{"device":"printer","redact":true}"#,
     ]
     .iter()
     .enumerate()
@@ -76,6 +79,14 @@ fn main() -> std::io::Result<()> {
         .enumerate()
     {
         write("status", &format!("status-{i}"), out.as_bytes())?;
+    }
+    for sample in corpus::all() {
+        let target = match sample.name.rsplit_once('.').map(|(_, ext)| ext) {
+            Some("jpg" | "png" | "webp") => "redact_image",
+            Some("pdf") => "redact_pdf",
+            _ => "redact_office",
+        };
+        write(target, sample.name, &sample.bytes)?;
     }
     Ok(())
 }

@@ -319,27 +319,42 @@ fn read_all(data: &mut dyn Read, into: &mut Vec<u8>) -> Result<(), WriteError> {
         .map_err(|e| WriteError::Archive(ArchiveError::Corrupt(e.to_string())))
 }
 
-/// Entry points for fuzzing: every parser of untrusted bytes redaction adds.
+/// Entry points for fuzzing: every parser of untrusted bytes redaction adds
+/// (img-parts, kamadak-exif, lopdf, zip, quick-xml, and our own walks over
+/// them). None may panic, whatever the bytes.
 pub mod fuzzing {
-    /// Sniffs and redacts `data` as the writer would; must never panic.
+    use sdw_protocol::printable::OfficeKind;
+
+    use super::{redact_bytes, Kind};
+
+    /// Sniffs and redacts `data` as the writer would.
     pub fn redact(data: &[u8]) {
-        let kind = super::Kind::of(data);
-        let _ = super::redact_bytes(kind, data);
+        let _ = redact_bytes(Kind::of(data), data);
+    }
+
+    /// `data` as a JPEG, a PNG and a WebP.
+    pub fn image(data: &[u8]) {
+        for kind in [Kind::Jpeg, Kind::Png, Kind::Webp] {
+            let _ = redact_bytes(kind, data);
+        }
+    }
+
+    /// `data` as a PDF.
+    pub fn pdf(data: &[u8]) {
+        let _ = redact_bytes(Kind::Pdf, data);
+    }
+
+    /// `data` as an OOXML and an ODF document.
+    pub fn office(data: &[u8]) {
+        let _ = redact_bytes(Kind::Ooxml(OfficeKind::Docx), data);
+        let _ = redact_bytes(Kind::Odf(OfficeKind::OdfText), data);
     }
 
     /// Redacts `data` as each format in turn, whatever its first bytes say.
     pub fn redact_as_every_kind(data: &[u8]) {
-        use sdw_protocol::printable::OfficeKind;
-        for kind in [
-            super::Kind::Jpeg,
-            super::Kind::Png,
-            super::Kind::Webp,
-            super::Kind::Pdf,
-            super::Kind::Ooxml(OfficeKind::Docx),
-            super::Kind::Odf(OfficeKind::OdfText),
-        ] {
-            let _ = super::redact_bytes(kind, data);
-        }
+        image(data);
+        pdf(data);
+        office(data);
     }
 }
 

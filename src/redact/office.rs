@@ -169,8 +169,8 @@ impl Changes {
         }
         if self.authors > 0 {
             out.push(format!(
-                "names and initials of comment and revision authors ({} places; now Author 1, Author 2, ...)",
-                self.authors
+                "names and initials of comment and revision authors ({}; now Author 1, Author 2, ...)",
+                places(self.authors)
             ));
         }
         if self.dates > 0 {
@@ -206,6 +206,14 @@ impl Changes {
             ));
         }
         out
+    }
+}
+
+fn places(n: usize) -> String {
+    if n == 1 {
+        "1 place".into()
+    } else {
+        format!("{n} places")
     }
 }
 
@@ -262,7 +270,7 @@ fn redact(original: &[u8], flavour: Flavour) -> Result<Redacted, NotRedacted> {
         removed: changes.describe(),
         kept: vec!["embedded pictures and objects, whose own metadata is not redacted".into()],
         checked: format!(
-            "{} parts (less {} thumbnails) in the same order, copied parts byte-identical, rewritten parts with the same text and elements",
+            "{} parts in the same order (the original's, less {} dropped), copied parts byte-identical, rewritten parts with the same text and elements",
             after.len(),
             changes.dropped_parts.len()
         ),

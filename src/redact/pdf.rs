@@ -175,7 +175,7 @@ fn strip(doc: &mut Document) -> (Vec<String>, Vec<String>) {
     }
     if found.annotation_authors > 0 {
         removed.push(format!(
-            "authors and dates of {} comments and markups (T, M, CreationDate)",
+            "authors and dates of comments and markups (T, M, CreationDate; {} annotations)",
             found.annotation_authors
         ));
     }

@@ -119,7 +119,7 @@ fn pdf_loses_info_xmp_javascript_ids_and_comment_authors_and_keeps_pages() {
         "document ID",
         "XMP",
         "JavaScript",
-        "authors and dates of 1 comments",
+        "authors and dates of comments and markups",
         "LastModified",
     ] {
         assert!(removed.contains(name), "{name} not reported in {removed}");
