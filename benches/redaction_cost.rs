@@ -61,8 +61,12 @@ fn main() {
         };
         let plain_path = base.join(format!("bench-plain-{ext}.sd-export"));
         let redact_path = base.join(format!("bench-redact-{ext}.sd-export"));
-        fs::write(&plain_path, archive(r#"{"device":"disk"}"#)).unwrap();
-        fs::write(&redact_path, archive(r#"{"device":"disk","redact":true}"#)).unwrap();
+        for (path, metadata) in [
+            (&plain_path, r#"{"device":"disk"}"#),
+            (&redact_path, r#"{"device":"disk","redact":true}"#),
+        ] {
+            fs::write(path, archive(metadata)).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        }
         let plain = best_of(&base, |dir| export(&plain_path, dir, &base));
         let redacted = best_of(&base, |dir| export(&redact_path, dir, &base));
         let extra = redacted.elapsed.as_secs_f64() - plain.elapsed.as_secs_f64();
