@@ -17,7 +17,7 @@ use sdw_client::flow::{ExportAttempt, ExportPreflight, PrintPreflight};
 use sdw_client::names::UniqueNames;
 use sdw_client::transport::{ExportService, Local, Transport};
 use sdw_client::{Client, ClientConfig, Reply};
-use sdw_protocol::{Command, Passphrase, Status};
+use sdw_protocol::{Command, Passphrase, Redaction, Status};
 use support::*;
 
 struct Bench {
@@ -222,6 +222,42 @@ fn exports_into_a_folder_with_every_file_on_disk() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o444, 0o444, "not readable by everyone: {mode:o}");
+    bench.assert_clean();
+}
+
+#[test]
+fn redaction_asked_by_the_client_reaches_the_device_side() {
+    let Some(bench) = Bench::new() else { return };
+    let files = [
+        bench.input("notes.txt", b"plain notes\n"),
+        bench.input("clip.gif", b"GIF89a\x01\0\x01\0\0\0\0;"),
+    ];
+    let export = |redact| {
+        let mut client = bench.folder(None);
+        let mut config = client.config().clone();
+        config.redact = Some(redact);
+        let mut client = Client::new(
+            Box::new(Local::new(&bench.device).exporting_to(bench.drive())),
+            config,
+        );
+        status_of(client.send(&Command::Disk { passphrase: None }, &files, &mut NoProgress))
+    };
+    // Strict: the GIF cannot be redacted, so nothing is written.
+    assert_eq!(export(Redaction::Strict), Status::ErrorExport);
+    assert_eq!(std::fs::read_dir(bench.drive()).unwrap().count(), 0);
+    // Best effort: exported, the GIF unchanged and named in the report.
+    assert_eq!(export(Redaction::BestEffort), Status::SuccessExport);
+    let exported = tree(&only_export_folder(&bench.drive()));
+    assert_eq!(exported["export_data/notes.txt"], b"plain notes\n");
+    let report = String::from_utf8(exported["REDACTION.txt"].clone()).unwrap();
+    assert!(
+        report.contains("export_data/clip.gif\n  GIF: NOT REDACTED"),
+        "{report}"
+    );
+    assert!(
+        report.contains("export_data/notes.txt\n  plain text"),
+        "{report}"
+    );
     bench.assert_clean();
 }
 

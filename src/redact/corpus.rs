@@ -54,6 +54,10 @@ pub fn all() -> Vec<Sample> {
             bytes: webp(),
         },
         Sample {
+            name: "scan.tif",
+            bytes: tiff(),
+        },
+        Sample {
             name: "memo.pdf",
             bytes: pdf(),
         },
@@ -95,8 +99,10 @@ pub fn pixels(width: u32, height: u32) -> Vec<u8> {
 enum Value {
     Ascii(&'static str),
     Short(u16),
+    Shorts(&'static [u16]),
     Long(u32),
     Rational(&'static [(u32, u32)]),
+    Bytes(Vec<u8>),
 }
 
 impl Value {
@@ -108,7 +114,13 @@ impl Value {
                 (2, b.len() as u32, b)
             }
             Value::Short(v) => (3, 1, v.to_le_bytes().to_vec()),
+            Value::Shorts(v) => (
+                3,
+                v.len() as u32,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
             Value::Long(v) => (4, 1, v.to_le_bytes().to_vec()),
+            Value::Bytes(b) => (7, b.len() as u32, b.clone()),
             Value::Rational(r) => (
                 5,
                 r.len() as u32,
@@ -185,6 +197,59 @@ pub fn exif() -> Vec<u8> {
     tiff.extend(exif_ifd);
     tiff.extend(gps_ifd);
     tiff
+}
+
+/// An uncompressed RGB TIFF (40x30) with camera make, model and artist, XMP,
+/// and EXIF and GPS directories.
+pub fn tiff() -> Vec<u8> {
+    let (width, height) = (40u32, 30u32);
+    let strip = pixels(width, height);
+    let ifd0 = |exif_at: u32, gps_at: u32, strip_at: u32| {
+        vec![
+            (256, Value::Long(width)),
+            (257, Value::Long(height)),
+            (258, Value::Shorts(&[8, 8, 8])),
+            (259, Value::Short(1)),
+            (262, Value::Short(2)),
+            (271, Value::Ascii("CanonJaneSource")),
+            (272, Value::Ascii("EOS JaneSource")),
+            (273, Value::Long(strip_at)),
+            (277, Value::Short(3)),
+            (278, Value::Long(height)),
+            (279, Value::Long(strip.len() as u32)),
+            (284, Value::Short(1)),
+            (315, Value::Ascii("JaneSource")),
+            (700, Value::Bytes(xmp())),
+            (0x8769, Value::Long(exif_at)),
+            (0x8825, Value::Long(gps_at)),
+        ]
+    };
+    let exif_entries = || {
+        vec![
+            (0x9003, Value::Ascii("2024:03:01 10:11:12")),
+            (0xa431, Value::Ascii("SN-4242-JaneSource")),
+        ]
+    };
+    let gps_entries = || {
+        vec![
+            (1, Value::Ascii("N")),
+            (2, Value::Rational(&[(48, 1), (51, 1), (2400, 100)])),
+            (3, Value::Ascii("E")),
+            (4, Value::Rational(&[(2, 1), (21, 1), (300, 100)])),
+        ]
+    };
+    let first = ifd(&ifd0(0, 0, 0), 8);
+    let exif_at = 8 + first.len() as u32;
+    let exif_ifd = ifd(&exif_entries(), exif_at);
+    let gps_at = exif_at + exif_ifd.len() as u32;
+    let gps_ifd = ifd(&gps_entries(), gps_at);
+    let strip_at = gps_at + gps_ifd.len() as u32;
+    let mut out = b"II\x2a\0\x08\0\0\0".to_vec();
+    out.extend(ifd(&ifd0(exif_at, gps_at, strip_at), 8));
+    out.extend(exif_ifd);
+    out.extend(gps_ifd);
+    out.extend(strip);
+    out
 }
 
 /// An XMP packet naming the creator and the tool.

@@ -8,8 +8,8 @@
 //! [`Redactor`] is the writer's [`Transform`]: for each file it sniffs the
 //! type from the first bytes ([`sniff::Kind`]), reads a supported file of at
 //! most [`MAX_REDACT_BYTES`] into memory, redacts it with the format's crate
-//! ([`image`]: JPEG, PNG, WebP with img-parts; [`pdf`]: lopdf; [`office`]: zip
-//! and quick-xml), then checks the result against the original (decoded
+//! ([`image`]: JPEG, PNG, WebP with img-parts; [`tiff`]: TIFF directories
+//! edited in place; [`pdf`]: lopdf; [`office`]: zip and quick-xml), then checks the result against the original (decoded
 //! pixels, page contents, document parts) and answers the bytes to write. A
 //! file that cannot be redacted safely is written unchanged and flagged; under
 //! [`Redaction::Strict`] it stops the export instead, and the writer discards
@@ -28,6 +28,7 @@ pub mod image;
 pub mod office;
 pub mod pdf;
 pub mod sniff;
+pub mod tiff;
 mod xmp;
 
 use std::fmt::Write as _;
@@ -147,7 +148,7 @@ impl Redactor {
             Kind::Unsupported(_) | Kind::Unknown => Some(Outcome::NotRedacted {
                 reason: "this format is not redacted".into(),
             }),
-            Kind::Tiff | Kind::Heif => Some(Outcome::NotRedacted {
+            Kind::Heif => Some(Outcome::NotRedacted {
                 reason: "redaction of this format is not implemented yet".into(),
             }),
             _ if size > MAX_REDACT_BYTES => Some(Outcome::NotRedacted {
@@ -306,6 +307,7 @@ pub fn redact_bytes(kind: Kind, original: &[u8]) -> Result<Redacted, NotRedacted
         Kind::Jpeg => image::redact_jpeg(original),
         Kind::Png => image::redact_png(original),
         Kind::Webp => image::redact_webp(original),
+        Kind::Tiff => tiff::redact(original),
         Kind::Pdf => pdf::redact(original),
         Kind::Ooxml(_) => office::redact_ooxml(original),
         Kind::Odf(_) => office::redact_odf(original),
@@ -332,9 +334,9 @@ pub mod fuzzing {
         let _ = redact_bytes(Kind::of(data), data);
     }
 
-    /// `data` as a JPEG, a PNG and a WebP.
+    /// `data` as a JPEG, a PNG, a WebP and a TIFF.
     pub fn image(data: &[u8]) {
-        for kind in [Kind::Jpeg, Kind::Png, Kind::Webp] {
+        for kind in [Kind::Jpeg, Kind::Png, Kind::Webp, Kind::Tiff] {
             let _ = redact_bytes(kind, data);
         }
     }

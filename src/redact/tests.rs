@@ -110,6 +110,28 @@ fn webp_loses_exif_and_xmp() {
 }
 
 #[test]
+fn tiff_loses_camera_artist_xmp_exif_and_gps_in_place() {
+    let original = corpus::tiff();
+    let result = redacted(Kind::Tiff, &original);
+    let removed = result.removed.join("\n");
+    for name in [
+        "Make",
+        "Model",
+        "Artist",
+        "XMP (dc:creator, xmp:CreatorTool)",
+        "EXIF directory",
+        "GPS directory",
+    ] {
+        assert!(removed.contains(name), "{name} not reported in {removed}");
+    }
+    assert_eq!(result.bytes.len(), original.len(), "edited in place");
+    assert!(result.checked.contains("all 1 pages"), "{}", result.checked);
+    // The pixels are where they were, untouched.
+    let strip = corpus::pixels(40, 30);
+    assert!(result.bytes.ends_with(&strip));
+}
+
+#[test]
 fn pdf_loses_info_xmp_javascript_ids_and_comment_authors_and_keeps_pages() {
     let original = corpus::pdf();
     let result = redacted(Kind::Pdf, &original);
@@ -335,7 +357,7 @@ fn the_report_names_fields_and_never_values() {
         report.contains("export_data/photo.jpg\n  JPEG: redacted\n  removed: EXIF ("),
         "{report}"
     );
-    assert!(report.contains("8 files, 0 NOT REDACTED"), "{report}");
+    assert!(report.contains("9 files, 0 NOT REDACTED"), "{report}");
 }
 
 proptest::proptest! {
@@ -345,7 +367,7 @@ proptest::proptest! {
     /// passed its checks: no secret is left.
     #[test]
     fn damaged_samples_never_panic_and_never_leak_when_redacted(
-        which in 0usize..8,
+        which in 0usize..9,
         flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..8),
         cut in proptest::prelude::any::<usize>(),
     ) {
