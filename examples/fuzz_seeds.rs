@@ -82,7 +82,7 @@ fn main() -> std::io::Result<()> {
     }
     for sample in corpus::all() {
         let target = match sample.name.rsplit_once('.').map(|(_, ext)| ext) {
-            Some("jpg" | "png" | "webp" | "tif") => "redact_image",
+            Some("jpg" | "png" | "webp" | "tif" | "heic") => "redact_image",
             Some("pdf") => "redact_pdf",
             _ => "redact_office",
         };

@@ -134,7 +134,7 @@ fn a_strict_export_leaves_no_identifying_value_and_every_reader_agrees() {
     // The report: one entry a file, names of fields, no values.
     let report = fs::read_to_string(folder.join("REDACTION.txt")).unwrap();
     assert!(!report.contains(SECRET), "{report}");
-    assert!(report.contains("10 files, 0 NOT REDACTED"), "{report}");
+    assert!(report.contains("11 files, 0 NOT REDACTED"), "{report}");
     assert!(
         report.contains("export_data/photo.jpg\n  JPEG: redacted"),
         "{report}"
@@ -143,7 +143,7 @@ fn a_strict_export_leaves_no_identifying_value_and_every_reader_agrees() {
     assert!(report.contains("export_data/readme.txt\n  plain text: this format holds no metadata"));
 
     if have("exiftool") {
-        for name in ["photo.jpg", "screenshot.png", "picture.webp", "scan.tif"] {
+        for name in ["photo.jpg", "screenshot.png", "picture.webp", "scan.tif", "phone.heic"] {
             let before = exif_tags(&originals.join(name));
             let after = exif_tags(&data.join(name));
             for tag in [

@@ -58,6 +58,10 @@ pub fn all() -> Vec<Sample> {
             bytes: tiff(),
         },
         Sample {
+            name: "phone.heic",
+            bytes: heic(),
+        },
+        Sample {
             name: "memo.pdf",
             bytes: pdf(),
         },
@@ -249,6 +253,87 @@ pub fn tiff() -> Vec<u8> {
     out.extend(exif_ifd);
     out.extend(gps_ifd);
     out.extend(strip);
+    out
+}
+
+fn full_box(kind: &[u8; 4], version: u8, payload: &[u8]) -> Vec<u8> {
+    let mut body = vec![version, 0, 0, 0];
+    body.extend_from_slice(payload);
+    plain_box(kind, &body)
+}
+
+fn plain_box(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut out = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The coded picture of [`heic`]: stands for HEVC data, never decoded here.
+pub const HEIC_PICTURE: &[u8] = b"coded picture bytes that stand for HEVC data, 0123456789";
+
+/// A HEIC photo: a picture item, an EXIF item (GPS, serial) and an XMP item,
+/// located through `iinf` and `iloc` (the picture is not real HEVC).
+pub fn heic() -> Vec<u8> {
+    let mut exif_item = vec![0, 0, 0, 6];
+    exif_item.extend_from_slice(b"Exif\0\0");
+    exif_item.extend(exif());
+    let xmp_item = xmp();
+    let build = |mdat_at: u32| {
+        let ftyp = plain_box(b"ftyp", b"heic\0\0\0\0mif1heic");
+        let hdlr = full_box(b"hdlr", 0, b"\0\0\0\0pict\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        let pitm = full_box(b"pitm", 0, &1u16.to_be_bytes());
+        let infe = |id: u16, kind: &[u8; 4], extra: &[u8]| {
+            let mut p = id.to_be_bytes().to_vec();
+            p.extend_from_slice(&[0, 0]);
+            p.extend_from_slice(kind);
+            p.push(0); // item_name
+            p.extend_from_slice(extra);
+            full_box(b"infe", 2, &p)
+        };
+        let mut iinf = 3u16.to_be_bytes().to_vec();
+        iinf.extend(infe(1, b"hvc1", b""));
+        iinf.extend(infe(2, b"Exif", b""));
+        iinf.extend(infe(3, b"mime", b"application/rdf+xml\0"));
+        let iinf = full_box(b"iinf", 0, &iinf);
+        let payload = 8u32;
+        let extents = [
+            (1u16, mdat_at + payload, HEIC_PICTURE.len() as u32),
+            (
+                2,
+                mdat_at + payload + HEIC_PICTURE.len() as u32,
+                exif_item.len() as u32,
+            ),
+            (
+                3,
+                mdat_at + payload + (HEIC_PICTURE.len() + exif_item.len()) as u32,
+                xmp_item.len() as u32,
+            ),
+        ];
+        let mut iloc = vec![0x44, 0x00];
+        iloc.extend_from_slice(&3u16.to_be_bytes());
+        for (id, offset, length) in extents {
+            iloc.extend_from_slice(&id.to_be_bytes());
+            iloc.extend_from_slice(&0u16.to_be_bytes());
+            iloc.extend_from_slice(&1u16.to_be_bytes());
+            iloc.extend_from_slice(&offset.to_be_bytes());
+            iloc.extend_from_slice(&length.to_be_bytes());
+        }
+        let iloc = full_box(b"iloc", 0, &iloc);
+        let mut meta = hdlr;
+        meta.extend(pitm);
+        meta.extend(iinf);
+        meta.extend(iloc);
+        let mut out = ftyp;
+        out.extend(full_box(b"meta", 0, &meta));
+        out
+    };
+    let head = build(0);
+    let mut out = build(head.len() as u32);
+    let mut mdat = HEIC_PICTURE.to_vec();
+    mdat.extend(&exif_item);
+    mdat.extend(&xmp_item);
+    out.extend(plain_box(b"mdat", &mdat));
     out
 }
 

@@ -68,6 +68,11 @@ fn exif_summary(tiff: &[u8]) -> ExifSummary {
     }
 }
 
+/// `EXIF (Make, Model, ...)` for a TIFF structure, for the report.
+pub fn describe_exif(tiff: &[u8]) -> String {
+    exif_summary(tiff).description
+}
+
 /// A big-endian TIFF structure with one IFD holding only the Orientation.
 fn orientation_exif(orientation: u16) -> Vec<u8> {
     let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();

@@ -9,7 +9,8 @@
 //! type from the first bytes ([`sniff::Kind`]), reads a supported file of at
 //! most [`MAX_REDACT_BYTES`] into memory, redacts it with the format's crate
 //! ([`image`]: JPEG, PNG, WebP with img-parts; [`tiff`]: TIFF directories
-//! edited in place; [`pdf`]: lopdf; [`office`]: zip and quick-xml), then checks the result against the original (decoded
+//! edited in place; [`heif`]: EXIF and XMP items overwritten in place;
+//! [`pdf`]: lopdf; [`office`]: zip and quick-xml), then checks the result against the original (decoded
 //! pixels, page contents, document parts) and answers the bytes to write. A
 //! file that cannot be redacted safely is written unchanged and flagged; under
 //! [`Redaction::Strict`] it stops the export instead, and the writer discards
@@ -24,6 +25,7 @@
 //! Effects: none; it reads what the writer hands it and answers bytes.
 
 pub mod corpus;
+pub mod heif;
 pub mod image;
 pub mod office;
 pub mod pdf;
@@ -147,9 +149,6 @@ impl Redactor {
             Kind::Text => Some(Outcome::NoMetadataFormat),
             Kind::Unsupported(_) | Kind::Unknown => Some(Outcome::NotRedacted {
                 reason: "this format is not redacted".into(),
-            }),
-            Kind::Heif => Some(Outcome::NotRedacted {
-                reason: "redaction of this format is not implemented yet".into(),
             }),
             _ if size > MAX_REDACT_BYTES => Some(Outcome::NotRedacted {
                 reason: format!(
@@ -308,6 +307,7 @@ pub fn redact_bytes(kind: Kind, original: &[u8]) -> Result<Redacted, NotRedacted
         Kind::Png => image::redact_png(original),
         Kind::Webp => image::redact_webp(original),
         Kind::Tiff => tiff::redact(original),
+        Kind::Heif => heif::redact(original),
         Kind::Pdf => pdf::redact(original),
         Kind::Ooxml(_) => office::redact_ooxml(original),
         Kind::Odf(_) => office::redact_odf(original),
@@ -336,7 +336,7 @@ pub mod fuzzing {
 
     /// `data` as a JPEG, a PNG, a WebP and a TIFF.
     pub fn image(data: &[u8]) {
-        for kind in [Kind::Jpeg, Kind::Png, Kind::Webp, Kind::Tiff] {
+        for kind in [Kind::Jpeg, Kind::Png, Kind::Webp, Kind::Tiff, Kind::Heif] {
             let _ = redact_bytes(kind, data);
         }
     }

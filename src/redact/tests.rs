@@ -132,6 +132,27 @@ fn tiff_loses_camera_artist_xmp_exif_and_gps_in_place() {
 }
 
 #[test]
+fn heic_loses_its_exif_and_xmp_items_in_place() {
+    let original = corpus::heic();
+    let result = redacted(Kind::Heif, &original);
+    let removed = result.removed.join("\n");
+    for name in [
+        "GPSLatitude",
+        "BodySerialNumber",
+        "XMP (dc:creator, xmp:CreatorTool)",
+    ] {
+        assert!(removed.contains(name), "{name} not reported in {removed}");
+    }
+    assert_eq!(result.bytes.len(), original.len());
+    let picture = corpus::HEIC_PICTURE;
+    let at = original
+        .windows(picture.len())
+        .position(|w| w == picture)
+        .unwrap();
+    assert_eq!(&result.bytes[at..at + picture.len()], picture);
+}
+
+#[test]
 fn pdf_loses_info_xmp_javascript_ids_and_comment_authors_and_keeps_pages() {
     let original = corpus::pdf();
     let result = redacted(Kind::Pdf, &original);
@@ -357,7 +378,7 @@ fn the_report_names_fields_and_never_values() {
         report.contains("export_data/photo.jpg\n  JPEG: redacted\n  removed: EXIF ("),
         "{report}"
     );
-    assert!(report.contains("9 files, 0 NOT REDACTED"), "{report}");
+    assert!(report.contains("10 files, 0 NOT REDACTED"), "{report}");
 }
 
 proptest::proptest! {
@@ -367,7 +388,7 @@ proptest::proptest! {
     /// passed its checks: no secret is left.
     #[test]
     fn damaged_samples_never_panic_and_never_leak_when_redacted(
-        which in 0usize..9,
+        which in 0usize..10,
         flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..8),
         cut in proptest::prelude::any::<usize>(),
     ) {
