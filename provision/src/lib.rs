@@ -5,14 +5,15 @@
 //! * [`topology`]: every qube SecureDrop Workstation manages, as data.
 //! * [`live`], [`plan`], [`apply`], [`check`], [`uninstall`]: converge, verify, remove.
 //! * [`files`], [`policy`]: what is written in dom0; [`inqube`], [`runner`]: what runs inside qubes.
-//! * [`sim`]: `qubesd-sim`, the simulator the tests run against.
+//!
+//! The command line is the `sdw-admin` crate (`provision-cli/`); the simulator
+//! the tests run it against is the `qubesd-sim` crate (`qubesd-sim/`).
 
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod apply;
 pub mod check;
-pub mod cli;
 pub mod config;
 pub mod files;
 pub mod fuzzing;
@@ -22,7 +23,6 @@ pub mod packages;
 pub mod plan;
 pub mod policy;
 pub mod runner;
-pub mod sim;
 pub mod topology;
 pub mod uninstall;
 pub mod validate;

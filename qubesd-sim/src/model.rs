@@ -4,13 +4,13 @@
 //!
 //! Owns the data and the rules qubesd enforces on it (what may be set, when a
 //! qube may be removed, what a DispVM copies from its template). Persisted as
-//! JSON by [`crate::sim::server`]; the API calls are in [`crate::sim::api`].
+//! JSON by [`crate::server`]; the API calls are in [`crate::api`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::QubesError;
+use sdw_provision::wire::QubesError;
 
 pub const GIB: u64 = 1024 * 1024 * 1024;
 pub const DEFAULT_KERNEL: &str = "6.12.59-1.fc41";

@@ -7,14 +7,16 @@
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
 use tracing::{info, warn};
 
-use crate::sim::api::{handle, is_mutating, Outcome};
-use crate::sim::model::System;
-use crate::wire::{Request, MAX_REQUEST};
+use crate::api::{handle, is_mutating, Outcome};
+use crate::model::System;
+use sdw_provision::wire::{Request, MAX_REQUEST};
 
 #[derive(Debug, Error)]
 pub enum ServerError {
@@ -72,8 +74,27 @@ pub fn save(sys: &System, path: &Path) -> Result<(), ServerError> {
 
 pub struct Server {
     listener: UnixListener,
+    socket: PathBuf,
     system: System,
     state: Option<PathBuf>,
+}
+
+/// A server running on a thread of this process (for tests); stopped when dropped.
+pub struct Running {
+    socket: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept() so that the loop sees the flag.
+        let _ = UnixStream::connect(&self.socket);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Server {
@@ -94,14 +115,39 @@ impl Server {
         info!(socket = %socket.display(), "qubesd-sim listening");
         Ok(Server {
             listener,
+            socket: socket.to_owned(),
             system,
             state,
         })
     }
 
     /// Serves connections one at a time until the process is killed.
-    pub fn run(mut self) -> Result<(), ServerError> {
+    pub fn run(self) -> Result<(), ServerError> {
+        self.run_until(&AtomicBool::new(false))
+    }
+
+    /// Serves on a new thread until the returned [`Running`] is dropped.
+    pub fn spawn(self) -> Running {
+        let stop = Arc::new(AtomicBool::new(false));
+        let socket = self.socket.clone();
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            if let Err(e) = self.run_until(&flag) {
+                warn!(error = %e, "qubesd-sim stopped");
+            }
+        });
+        Running {
+            socket,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn run_until(mut self, stop: &AtomicBool) -> Result<(), ServerError> {
         loop {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
             let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(e) => {
@@ -109,6 +155,9 @@ impl Server {
                     continue;
                 }
             };
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
             if let Err(e) = self.serve(stream) {
                 warn!(error = %e, "connection failed");
             }

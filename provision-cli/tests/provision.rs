@@ -60,7 +60,7 @@ fn apply_on_a_stock_system_converges_and_a_second_apply_changes_nothing() {
     assert_eq!(vm(&s, "sd-log")["volumes"]["private"]["size"], 5 * GIB);
     assert_eq!(
         feature(&s, "sd-app", "vm-config.SD_SUBMISSION_KEY_FPR"),
-        Some(include_str!("fixtures/test_key.fpr").trim())
+        Some(include_str!("../../provision/tests/fixtures/test_key.fpr").trim())
     );
     assert!(has_tag(&s, "sd-app", "sd-client"));
     // the named disposables

@@ -2,12 +2,12 @@
 //!
 //! Owns argument and payload checking per method (what qubesd treats as a
 //! protocol error and aborts, versus a Qubes exception it reports) and the
-//! response payload formats. The data rules are in [`crate::sim::model`].
+//! response payload formats. The data rules are in [`crate::model`].
 
 use tracing::warn;
 
-use crate::sim::model::{PropType, System, VmClass};
-use crate::wire::{encode_success, QubesError, Request};
+use crate::model::{PropType, System, VmClass};
+use sdw_provision::wire::{encode_success, QubesError, Request};
 
 /// What the server does with the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +83,7 @@ fn resolve_uuids(sys: &System, req: &Request) -> Result<Request, Fail> {
                 .iter()
                 .find(|(_, vm)| vm.uuid == uuid)
                 .map(|(n, _)| n.clone())
-                .ok_or_else(|| Fail::Qubes(crate::sim::model::not_found(name))),
+                .ok_or_else(|| Fail::Qubes(crate::model::not_found(name))),
         }
     };
     Ok(Request {
@@ -743,7 +743,7 @@ mod tests {
 #[cfg(test)]
 mod model_tests {
     use super::*;
-    use crate::sim::model::PropType;
+    use crate::model::PropType;
     use proptest::prelude::*;
 
     const NAMES: &[&str] = &[

@@ -11,17 +11,17 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use thiserror::Error;
 
-use crate::admin::{Admin, AdminError, Qrexec, QUBESD_SOCKET};
-use crate::apply::{apply, ApplyError, Target};
-use crate::check::check;
-use crate::files::{self, FileError};
-use crate::inqube::{AptKey, AptKeyError, PackageSource};
-use crate::live::{Live, ProbeError};
-use crate::packages::{self, PackageError};
-use crate::plan::{plan, FileState, Plan};
-use crate::runner::{QubeRunner, QvmRun, Recorder};
-use crate::topology::{topology, Topology};
-use crate::validate::{key_path, validate, ValidationError, CONFIG_DIR};
+use sdw_provision::admin::{Admin, AdminError, Qrexec, QUBESD_SOCKET};
+use sdw_provision::apply::{apply, ApplyError, Target};
+use sdw_provision::check::check;
+use sdw_provision::files::{self, FileError};
+use sdw_provision::inqube::{AptKey, AptKeyError, PackageSource};
+use sdw_provision::live::{Live, ProbeError};
+use sdw_provision::packages::{self, PackageError};
+use sdw_provision::plan::{plan, FileState, Plan};
+use sdw_provision::runner::{QubeRunner, QvmRun, Recorder};
+use sdw_provision::topology::{topology, Topology};
+use sdw_provision::validate::{key_path, validate, ValidationError, CONFIG_DIR};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -290,7 +290,7 @@ fn context(common: &Common, runner: &mut dyn QubeRunner) -> Result<Context, CliE
     if !validated.key_cross_checked {
         eprintln!(
             "sdw-admin: warning: {} not found, the submission key was not cross-checked",
-            crate::validate::GPG
+            sdw_provision::validate::GPG
         );
     }
     let apt_key = read_apt_key(&common.config, common.apt_key.as_deref())?;
@@ -343,19 +343,28 @@ fn print_topology(topology: &Topology) {
         }
         for (prop, value) in &q.prefs {
             match value {
-                crate::topology::Pref::Set(v) if v.is_empty() => println!("    {prop} = None"),
-                crate::topology::Pref::Set(v) => println!("    {prop} = {v}"),
-                crate::topology::Pref::Default => println!("    {prop} = (default)"),
+                sdw_provision::topology::Pref::Set(v) if v.is_empty() => {
+                    println!("    {prop} = None")
+                }
+                sdw_provision::topology::Pref::Set(v) => println!("    {prop} = {v}"),
+                sdw_provision::topology::Pref::Default => println!("    {prop} = (default)"),
             }
         }
         for (feature, value) in &q.features {
             match value {
-                crate::topology::Feature::Set(v) => println!("    feature {feature} = {v:?}"),
-                crate::topology::Feature::Absent => println!("    feature {feature} absent"),
+                sdw_provision::topology::Feature::Set(v) => {
+                    println!("    feature {feature} = {v:?}")
+                }
+                sdw_provision::topology::Feature::Absent => {
+                    println!("    feature {feature} absent")
+                }
             }
         }
         if let Some(bytes) = q.private_size {
-            println!("    private volume {} GiB", bytes / crate::config::GIB);
+            println!(
+                "    private volume {} GiB",
+                bytes / sdw_provision::config::GIB
+            );
         }
         if let Some(config) = &q.configure {
             println!(
@@ -420,7 +429,7 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             if !v.key_cross_checked {
                 println!(
                     "warning: {} not found: the submission key was only checked for its armor",
-                    crate::validate::GPG
+                    sdw_provision::validate::GPG
                 );
             }
             if !v.volumes_checked {
@@ -503,9 +512,9 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             let validated = validate(&config, None)?;
             let apt_key = read_apt_key(&config, apt_key.as_deref())?;
             let source = package_source(packages.as_deref())?;
-            let layout = crate::topology::Layout {
+            let layout = sdw_provision::topology::Layout {
                 sys_usb_disposable: !persistent_sys_usb,
-                ..crate::topology::Layout::default()
+                ..sdw_provision::topology::Layout::default()
             };
             let topology = topology(&validated.config, layout, &apt_key, &source);
             if json {
@@ -526,7 +535,7 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             }
             let admin = qubesd.admin();
             let live = Live::read(&admin)?;
-            let plan = crate::uninstall::plan(&live, &files::obsolete_present(&root));
+            let plan = sdw_provision::uninstall::plan(&live, &files::obsolete_present(&root));
             print_plan(&plan);
             if !force && !confirm()? {
                 return Err(CliError::NotConfirmed);
