@@ -58,13 +58,14 @@ pub fn under(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
 
-fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
+/// A Python string literal (JSON's string syntax is a subset of Python's).
+fn py_str(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
 }
 
 /// Every file apply writes, in the order it writes them.
 pub fn desired(env: Environment, secret_key: &Path) -> Vec<Dom0File> {
-    let service = GET_SECRET_KEYS.replace("@KEY_PATH@", &sh_quote(&secret_key.to_string_lossy()));
+    let service = GET_SECRET_KEYS.replace("@KEY_PATH@", &py_str(&secret_key.to_string_lossy()));
     vec![
         Dom0File {
             path: POLICY_ALLOW_PATH.into(),
@@ -189,7 +190,7 @@ mod tests {
     }
 
     fn run(script: &Path, caller: &str) -> (Option<i32>, String, String) {
-        match Command::new("sh")
+        match Command::new("python3")
             .arg(script)
             .env("QREXEC_REMOTE_DOMAIN", caller)
             .output()
@@ -199,7 +200,7 @@ mod tests {
                 String::from_utf8_lossy(&o.stdout).into(),
                 String::from_utf8_lossy(&o.stderr).into(),
             ),
-            Err(e) => panic!("sh: {e}"),
+            Err(e) => panic!("python3: {e}"),
         }
     }
 
@@ -220,9 +221,64 @@ mod tests {
         assert!(err.contains("secret key file not found"));
 
         assert!(std::fs::write(&key, "-----BEGIN PGP PRIVATE KEY BLOCK-----\nabc\n").is_ok());
-        let (code, out, _) = run(&script, "sd-gpg");
+        let (code, out, err) = run(&script, "sd-gpg");
         assert_eq!(code, Some(0));
-        assert!(out.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----"));
+        assert_eq!(out, "-----BEGIN PGP PRIVATE KEY BLOCK-----\nabc\n");
+        assert_eq!(err, "");
+    }
+
+    /// SDW's `tests/test_rpc_service_getsecretkeys.py`, as it loads the service: a module
+    /// from a file without `.py`, `SECRET_KEY_PATH` replaced, `main()` called.
+    #[test]
+    fn get_secret_keys_loads_as_the_module_sdw_tests_import() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = service(dir.path(), Path::new("/nonexistent/sd-journalist.sec"));
+        let check = r#"
+import importlib.machinery, importlib.util, io, logging, os, sys, contextlib
+from pathlib import Path
+loader = importlib.machinery.SourceFileLoader("securedrop_GetSecretKeys", sys.argv[1])
+spec = importlib.util.spec_from_loader("securedrop_GetSecretKeys", loader)
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+records = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        records.append(record.getMessage())
+mod.logger.addHandler(Keep())
+def call(caller, key):
+    os.environ["QREXEC_REMOTE_DOMAIN"] = caller
+    mod.SECRET_KEY_PATH = key
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            mod.main()
+        return 0, out.getvalue()
+    except SystemExit as e:
+        return e.code, out.getvalue()
+tmp = Path(sys.argv[2])
+assert call("evil-qube", tmp / "k.sec") == (1, ""), "caller"
+assert any("Security violation:" in r for r in records), records
+assert call("sd-gpg", tmp / "does-not-exist.sec")[0] == 2
+assert any("secret key file not found" in r for r in records), records
+text = "-----BEGIN PGP PRIVATE KEY BLOCK-----fakekey-----END PGP PRIVATE KEY BLOCK-----"
+(tmp / "sd-journalist.sec").write_text(text)
+code, out = call("sd-gpg", tmp / "sd-journalist.sec")
+assert code == 0 and text in out, (code, out)
+print("ok")
+"#;
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(check)
+            .arg(&script)
+            .arg(dir.path())
+            .output()
+            .expect("python3");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "ok\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]
