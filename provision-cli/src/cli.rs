@@ -299,7 +299,7 @@ fn context(common: &Common, runner: &mut dyn QubeRunner) -> Result<Context, CliE
     live.probe_inside(&topology, runner, &admin)?;
     let env = validated.config.environment();
     let secret_key = absolute(&key_path(&common.config));
-    let files = files::desired(env, &secret_key)
+    let files = files::desired(env, &secret_key, apt_key.text())
         .into_iter()
         .map(|file| FileState {
             current: files::is_current(&common.root, &file),

@@ -21,6 +21,8 @@ pub const POLICY_DENY_PATH: &str = "/etc/qubes/policy.d/32-securedrop-workstatio
 pub const GET_SECRET_KEYS_PATH: &str = "/etc/qubes-rpc/securedrop.GetSecretKeys";
 const GET_SECRET_KEYS: &str = include_str!("../files/securedrop.GetSecretKeys");
 pub const FLAG_DIR: &str = "/var/lib/securedrop-workstation";
+pub const YUM_REPO_DIR: &str = "/etc/yum.repos.d";
+pub const RPM_KEY_DIR: &str = "/etc/pki/rpm-gpg";
 /// The `securedrop.Export` policy an earlier version had admins install by hand;
 /// its rules are now in the 31 and 32 files, so apply and uninstall remove it.
 pub const OBSOLETE_FILES: &[&str] = &["/etc/qubes/policy.d/50-securedrop-export.policy"];
@@ -63,8 +65,42 @@ fn py_str(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
 
-/// Every file apply writes, in the order it writes them.
-pub fn desired(env: Environment, secret_key: &Path) -> Vec<Dom0File> {
+/// `securedrop-workstation-dom0{,-dev,-staging}.repo`: dom0's yum repository of SDW's RPMs.
+pub fn yum_repo_path(env: Environment) -> String {
+    let suffix = match env {
+        Environment::Prod => "",
+        Environment::Dev => "-dev",
+        Environment::Staging => "-staging",
+    };
+    format!("{YUM_REPO_DIR}/securedrop-workstation-dom0{suffix}.repo")
+}
+
+/// The key that signs the repository: the release key in prod, the test key otherwise.
+pub fn rpm_key_name(env: Environment) -> &'static str {
+    match env {
+        Environment::Prod => "RPM-GPG-KEY-securedrop-workstation",
+        Environment::Dev | Environment::Staging => "RPM-GPG-KEY-securedrop-workstation-test",
+    }
+}
+
+/// The repository file, exactly the seven lines `test_dom0_rpm_repo.py` reads.
+pub fn yum_repo(env: Environment) -> String {
+    let url = match env {
+        Environment::Prod => "https://yum.securedrop.org/workstation/dom0/r$releasever",
+        Environment::Dev => {
+            "https://yum-test.securedrop.org/workstation/dom0/r$releasever-nightlies"
+        }
+        Environment::Staging => "https://yum-test.securedrop.org/workstation/dom0/r$releasever",
+    };
+    format!(
+        "[securedrop-workstation-dom0]\ngpgcheck=1\nskip_if_unavailable=False\ngpgkey=file://{RPM_KEY_DIR}/{}\nenabled=1\nbaseurl={url}\nname=SecureDrop Workstation Qubes dom0 repo\n",
+        rpm_key_name(env)
+    )
+}
+
+/// Every file apply writes, in the order it writes them. `signing_key` is the
+/// armored FPF key that signs the packages (apt and yum) of this environment.
+pub fn desired(env: Environment, secret_key: &Path, signing_key: &str) -> Vec<Dom0File> {
     let service = GET_SECRET_KEYS.replace("@KEY_PATH@", &py_str(&secret_key.to_string_lossy()));
     vec![
         Dom0File {
@@ -87,7 +123,47 @@ pub fn desired(env: Environment, secret_key: &Path) -> Vec<Dom0File> {
             mode: 0o644,
             content: Vec::new(),
         },
+        Dom0File {
+            path: format!("{RPM_KEY_DIR}/{}", rpm_key_name(env)),
+            mode: 0o644,
+            content: format!("{}\n", signing_key.trim_end()).into_bytes(),
+        },
+        Dom0File {
+            path: yum_repo_path(env),
+            mode: 0o644,
+            content: yum_repo(env).into_bytes(),
+        },
     ]
+}
+
+/// The repository files and keys of the other environments, present under `root`.
+pub fn stale_repos(root: &Path, env: Environment) -> Vec<String> {
+    let mut out = Vec::new();
+    for other in [Environment::Prod, Environment::Staging, Environment::Dev] {
+        if other == env {
+            continue;
+        }
+        out.push(yum_repo_path(other));
+        if rpm_key_name(other) != rpm_key_name(env) {
+            out.push(format!("{RPM_KEY_DIR}/{}", rpm_key_name(other)));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out.retain(|p| std::fs::symlink_metadata(under(root, p)).is_ok());
+    out
+}
+
+/// Every repository file and key of any environment (what uninstall removes).
+pub fn all_repo_files() -> Vec<String> {
+    let mut out = Vec::new();
+    for env in [Environment::Prod, Environment::Staging, Environment::Dev] {
+        out.push(yum_repo_path(env));
+        out.push(format!("{RPM_KEY_DIR}/{}", rpm_key_name(env)));
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Whether the file under `root` has exactly this content and mode.
@@ -125,6 +201,7 @@ pub fn obsolete_present(root: &Path) -> Vec<String> {
 /// What apply removes: stale flags and obsolete files.
 pub fn stale(root: &Path, env: Environment) -> Vec<String> {
     let mut stale = stale_flags(root, env);
+    stale.extend(stale_repos(root, env));
     stale.extend(obsolete_present(root));
     stale
 }
@@ -180,7 +257,7 @@ mod tests {
     use std::process::Command;
 
     fn service(dir: &Path, key: &Path) -> PathBuf {
-        let file = desired(Environment::Prod, key)
+        let file = desired(Environment::Prod, key, "KEY")
             .into_iter()
             .find(|f| f.path == GET_SECRET_KEYS_PATH);
         let content = file.map(|f| f.content).unwrap_or_default();
@@ -282,10 +359,50 @@ print("ok")
     }
 
     #[test]
+    fn the_yum_repo_file_is_the_seven_lines_sdw_tests_expect() {
+        assert_eq!(
+            yum_repo(Environment::Prod).lines().collect::<Vec<_>>(),
+            [
+                "[securedrop-workstation-dom0]",
+                "gpgcheck=1",
+                "skip_if_unavailable=False",
+                "gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation",
+                "enabled=1",
+                "baseurl=https://yum.securedrop.org/workstation/dom0/r$releasever",
+                "name=SecureDrop Workstation Qubes dom0 repo",
+            ]
+        );
+        assert!(yum_repo(Environment::Dev).contains(
+            "\nbaseurl=https://yum-test.securedrop.org/workstation/dom0/r$releasever-nightlies\n"
+        ));
+        assert!(yum_repo(Environment::Staging)
+            .contains("gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation-test\n"));
+        assert_eq!(
+            yum_repo_path(Environment::Staging),
+            "/etc/yum.repos.d/securedrop-workstation-dom0-staging.repo"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in desired(Environment::Prod, Path::new("/k"), "KEY") {
+            write(dir.path(), &f.path, f.mode, &f.content).expect("write");
+        }
+        assert_eq!(
+            stale_repos(dir.path(), Environment::Dev),
+            [
+                "/etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation",
+                "/etc/yum.repos.d/securedrop-workstation-dom0.repo"
+            ]
+        );
+        assert_eq!(
+            stale_repos(dir.path(), Environment::Prod),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
     fn writes_under_root_with_mode_and_detects_drift() {
         let dir = tempfile::tempdir().ok();
         let Some(dir) = dir else { return };
-        let files = desired(Environment::Dev, Path::new("/x/sd-journalist.sec"));
+        let files = desired(Environment::Dev, Path::new("/x/sd-journalist.sec"), "KEY");
         for f in &files {
             assert!(!is_current(dir.path(), f));
             assert!(write(dir.path(), &f.path, f.mode, &f.content).is_ok());
