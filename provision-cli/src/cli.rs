@@ -77,6 +77,16 @@ enum Commands {
         #[command(flatten)]
         runner: RunnerArgs,
     },
+    /// Update dom0, then every template in dependency order; restart the qubes of a changed template.
+    Update {
+        #[command(flatten)]
+        common: Common,
+        /// Print the report as JSON (progress still goes to stderr).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        runner: RunnerArgs,
+    },
     /// Print the target topology for this configuration (no qubesd needed).
     Topology {
         /// Folder holding config.json and sd-journalist.sec.
@@ -196,6 +206,10 @@ enum CliError {
     NotConfirmed,
     #[error("with --qrexec this runs in a management qube, which cannot write dom0's files: pass --root DIR to stage the policies and flags, and install them in dom0 yourself")]
     QrexecNeedsRoot,
+    #[error("{0}")]
+    Update(#[from] sdw_provision::update::UpdateError),
+    #[error("the update failed: {0}")]
+    UpdateFailed(String),
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -206,6 +220,7 @@ const SPELLINGS: &[(&str, &str)] = &[
     ("--validate", "validate"),
     ("--uninstall", "uninstall"),
     ("--check", "check"),
+    ("--update", "update"),
 ];
 
 /// Rewrites `sdw-admin [-v] --apply ...` to `sdw-admin [-v] apply ...`: only the
@@ -502,6 +517,33 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
                 Err(CliError::Drift(format!("{} items", report.drift.len())))
             }
         }
+        Commands::Update {
+            common,
+            json,
+            runner,
+        } => {
+            let mut runner = runner.runner();
+            let ctx = context(&common, runner.as_mut())?;
+            let mut progress = StderrProgress;
+            let report = sdw_provision::update::update(
+                &ctx.topology,
+                &ctx.live,
+                &ctx.admin,
+                runner.as_mut(),
+                &mut progress,
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", sdw_provision::update::summary(&report));
+            }
+            if report.failed() {
+                return Err(CliError::UpdateFailed(
+                    "see the report above; run `sdw-admin update` again".into(),
+                ));
+            }
+            Ok(())
+        }
         Commands::Topology {
             config,
             apt_key,
@@ -550,6 +592,15 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             println!("Applied {applied} changes. The configuration folder (config.json, sd-journalist.sec) is left in place.");
             Ok(())
         }
+    }
+}
+
+/// `[i/n] updating X` on stderr, so that `--json` stays clean on stdout.
+struct StderrProgress;
+
+impl sdw_provision::update::Progress for StderrProgress {
+    fn step(&mut self, index: usize, total: usize, what: &str) {
+        eprintln!("[{index}/{total}] {what}");
     }
 }
 

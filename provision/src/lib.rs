@@ -4,6 +4,7 @@
 //! * [`wire`] and [`admin`]: the Qubes Admin API, over qubesd's socket or qrexec.
 //! * [`topology`]: every qube SecureDrop Workstation manages, as data.
 //! * [`live`], [`plan`], [`apply`], [`check`], [`uninstall`]: converge, verify, remove.
+//! * [`update`]: dom0, then the templates, then the qubes on changed templates.
 //! * [`files`], [`policy`]: what is written in dom0; [`inqube`], [`runner`]: what runs inside qubes.
 //!
 //! The command line is the `sdw-admin` crate (`provision-cli/`); the simulator
@@ -25,5 +26,6 @@ pub mod policy;
 pub mod runner;
 pub mod topology;
 pub mod uninstall;
+pub mod update;
 pub mod validate;
 pub mod wire;
