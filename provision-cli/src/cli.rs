@@ -113,6 +113,9 @@ enum Commands {
         /// Root of the dom0 file system for the files to remove.
         #[arg(long, default_value = "/")]
         root: PathBuf,
+        /// dom0's GUI user whose update launcher is removed too.
+        #[arg(long, value_name = "USER")]
+        gui_user: Option<String>,
         #[command(flatten)]
         qubesd: QubesdArgs,
         #[command(flatten)]
@@ -156,6 +159,9 @@ struct Common {
     /// apt repository. Pass the same folder to plan and check.
     #[arg(long, value_name = "DIR")]
     packages: Option<PathBuf>,
+    /// dom0's GUI user: put the `sdw-admin update` launcher on their desktop, marked trusted.
+    #[arg(long, value_name = "USER")]
+    gui_user: Option<String>,
     #[command(flatten)]
     qubesd: QubesdArgs,
 }
@@ -314,7 +320,15 @@ fn context(common: &Common, runner: &mut dyn QubeRunner) -> Result<Context, CliE
     live.probe_inside(&topology, runner, &admin)?;
     let env = validated.config.environment();
     let secret_key = absolute(&key_path(&common.config));
-    let files = files::desired(env, &secret_key, apt_key.text())
+    let mut desired = files::desired(env, &secret_key, apt_key.text());
+    if let Some(user) = &common.gui_user {
+        desired.push(files::Dom0File {
+            path: files::launcher_path(user),
+            mode: 0o755,
+            content: files::LAUNCHER.as_bytes().to_vec(),
+        });
+    }
+    let files = desired
         .into_iter()
         .map(|file| FileState {
             current: files::is_current(&common.root, &file),
@@ -569,6 +583,7 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
         Commands::Uninstall {
             force,
             root,
+            gui_user,
             qubesd,
             runner,
         } => {
@@ -577,7 +592,11 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             }
             let admin = qubesd.admin();
             let live = Live::read(&admin)?;
-            let plan = sdw_provision::uninstall::plan(&live, &files::obsolete_present(&root));
+            let mut remove = files::obsolete_present(&root);
+            if let Some(user) = &gui_user {
+                remove.push(files::launcher_path(user));
+            }
+            let plan = sdw_provision::uninstall::plan(&live, &remove);
             print_plan(&plan);
             if !force && !confirm()? {
                 return Err(CliError::NotConfirmed);

@@ -178,3 +178,62 @@ fn only_the_running_qubes_of_a_changed_template_are_restarted_and_dom0_asks_for_
     );
     assert!(update::summary(&report).contains("Restarted on their updated template: sd-proxy, sd-gpg\ndom0 was updated: reboot to complete the update.\n"));
 }
+
+#[test]
+fn the_update_launcher_is_on_the_desktop_marked_trusted_and_goes_with_uninstall() {
+    use sha2::{Digest, Sha256};
+    let sim = Sim::start();
+    let config = config_dir("testconfig");
+    let user = ["--gui-user", "alice"];
+    let run = converge("apply", &sim, config.path(), &user);
+    assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
+    let launcher = sim
+        .root()
+        .join("home/alice/Desktop/press.freedom.SecureDropUpdater.desktop");
+    let content = std::fs::read(&launcher).unwrap();
+    assert!(String::from_utf8_lossy(&content).contains("\nExec=sudo sdw-admin update\n"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&launcher).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    // trusted the way SDW's test reads it: gio metadata::xfce-exe-checksum = the file's sha256
+    let sum: String = Sha256::digest(&content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let recorded = Recorder::read(&sim.recorded()).unwrap();
+    assert!(
+        recorded.iter().any(|c| c.qube == "dom0"
+            && c.command == format!("runuser -u alice -- gio set -t string /home/alice/Desktop/press.freedom.SecureDropUpdater.desktop metadata::xfce-exe-checksum {sum}")),
+        "trust not recorded"
+    );
+    assert!(converge("check", &sim, config.path(), &user).ok());
+    let again = converge("apply", &sim, config.path(), &user);
+    assert!(
+        again.stdout.contains("Applied 0 changes."),
+        "{}",
+        again.stdout
+    );
+    std::fs::write(&launcher, b"tampered").unwrap();
+    assert!(
+        !converge("check", &sim, config.path(), &user).ok(),
+        "a changed launcher is drift"
+    );
+    assert!(converge("apply", &sim, config.path(), &user).ok());
+    let root = sim.root();
+    let out = common::sdw_admin(&[
+        "uninstall",
+        "--force",
+        "--gui-user",
+        "alice",
+        "--root",
+        root.to_str().unwrap(),
+        "--qubesd-socket",
+        sim.socket().to_str().unwrap(),
+        "--record-qube-commands",
+        sim.recorded().to_str().unwrap(),
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    assert!(!launcher.exists());
+}

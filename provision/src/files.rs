@@ -98,6 +98,28 @@ pub fn yum_repo(env: Environment) -> String {
     )
 }
 
+/// The launcher of `sdw-admin update` on the GUI user's desktop (the path SDW's tests check).
+pub fn launcher_path(gui_user: &str) -> String {
+    format!("/home/{gui_user}/Desktop/press.freedom.SecureDropUpdater.desktop")
+}
+
+pub const LAUNCHER: &str = "[Desktop Entry]\nVersion=1.0\nType=Application\nTerminal=true\nIcon=securedrop\nName=Update SecureDrop Workstation\nExec=sudo sdw-admin update\n";
+
+/// The command that marks the launcher trusted for Xfce, as SDW's
+/// `update-xfce-settings dismiss-desktop-icon-prompt` does: the file's SHA-256 as
+/// its `metadata::xfce-exe-checksum`, set by the user (gvfs metadata is per user).
+pub fn trust_launcher(gui_user: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let sum: String = Sha256::digest(LAUNCHER.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "runuser -u {gui_user} -- gio set -t string {} metadata::xfce-exe-checksum {sum}",
+        launcher_path(gui_user)
+    )
+}
+
 /// Every file apply writes, in the order it writes them. `signing_key` is the
 /// armored FPF key that signs the packages (apt and yum) of this environment.
 pub fn desired(env: Environment, secret_key: &Path, signing_key: &str) -> Vec<Dom0File> {
