@@ -186,6 +186,7 @@ struct Folder {
 #[derive(Debug)]
 pub struct NamePlan {
     rules: Rules,
+    root_bytes: usize,
     /// (parent folder id, name in the archive) -> (id, name on the drive)
     members: HashMap<(u32, String), (u32, String)>,
     /// (parent folder id, folded name on the drive): taken.
@@ -204,55 +205,68 @@ pub enum Member<'a> {
 }
 
 impl NamePlan {
-    /// Plans every member (in archive order) for `filesystem` (`None`: keep
-    /// names as they are). `root_bytes` is the length of the drive's mount
-    /// point, for the path limit.
-    pub fn new<'a>(
+    /// An empty plan for `filesystem` (`None`: keep names as they are).
+    /// `root_bytes` is the length of the drive's mount point, for the path
+    /// limit.
+    pub fn new(filesystem: Option<Filesystem>, root_bytes: usize) -> NamePlan {
+        let mut folders = HashMap::new();
+        folders.insert(0, Folder { entries: 2 });
+        NamePlan {
+            rules: rules(filesystem),
+            root_bytes,
+            members: HashMap::new(),
+            taken: HashMap::new(),
+            folders,
+            next_id: 1,
+            renamed: Vec::new(),
+        }
+    }
+
+    /// Plans every member, in archive order.
+    pub fn of<'a>(
         filesystem: Option<Filesystem>,
         root_bytes: usize,
         members: impl IntoIterator<Item = Member<'a>>,
     ) -> Result<NamePlan, LimitError> {
-        let rules = rules(filesystem);
-        let mut plan = NamePlan {
-            rules,
-            members: HashMap::new(),
-            taken: HashMap::new(),
-            folders: HashMap::new(),
-            next_id: 1,
-            renamed: Vec::new(),
-        };
-        plan.folders.insert(0, Folder { entries: 2 });
+        let mut plan = NamePlan::new(filesystem, root_bytes);
         for member in members {
-            let (path, size) = match member {
-                Member::Dir(path) => (path, None),
-                Member::File { path, size } => (path, Some(size)),
-            };
-            if let (Some(size), Some(limit)) = (size, rules.max_file) {
-                if size > limit {
-                    return Err(LimitError::FileTooLarge {
-                        path: path.to_owned(),
-                        size,
-                        limit,
-                        filesystem: rules.name,
-                    });
-                }
-            }
-            let disk = plan.place(path)?;
-            let bytes = root_bytes + STAGING_PREFIX_BYTES + disk.len();
-            if bytes >= PATH_MAX {
-                return Err(LimitError::PathTooLong {
-                    path: path.to_owned(),
-                    bytes,
-                    limit: PATH_MAX,
-                });
-            }
-            if disk != path {
-                tracing::info!(from = ?truncated(path), to = ?truncated(&disk),
-                    "renamed for the drive's {}", rules.name);
-                plan.renamed.push((path.to_owned(), disk));
-            }
+            plan.add(member)?;
         }
         Ok(plan)
+    }
+
+    /// Plans the next member of the archive.
+    pub fn add(&mut self, member: Member<'_>) -> Result<(), LimitError> {
+        let rules = self.rules;
+        let (path, size) = match member {
+            Member::Dir(path) => (path, None),
+            Member::File { path, size } => (path, Some(size)),
+        };
+        if let (Some(size), Some(limit)) = (size, rules.max_file) {
+            if size > limit {
+                return Err(LimitError::FileTooLarge {
+                    path: path.to_owned(),
+                    size,
+                    limit,
+                    filesystem: rules.name,
+                });
+            }
+        }
+        let disk = self.place(path)?;
+        let bytes = self.root_bytes + STAGING_PREFIX_BYTES + disk.len();
+        if bytes >= PATH_MAX {
+            return Err(LimitError::PathTooLong {
+                path: path.to_owned(),
+                bytes,
+                limit: PATH_MAX,
+            });
+        }
+        if disk != path {
+            tracing::info!(from = ?truncated(path), to = ?truncated(&disk),
+                "renamed for the drive's {}", rules.name);
+            self.renamed.push((path.to_owned(), disk));
+        }
+        Ok(())
     }
 
     /// Gives each component of `path` its on-drive name (making folders as
@@ -373,7 +387,7 @@ mod tests {
     use super::*;
 
     fn plan(fs: Filesystem, members: &[Member<'_>]) -> NamePlan {
-        NamePlan::new(Some(fs), 30, members.iter().copied()).unwrap()
+        NamePlan::of(Some(fs), 30, members.iter().copied()).unwrap()
     }
 
     fn file(path: &str) -> Member<'_> {
@@ -448,15 +462,15 @@ mod tests {
             size: FAT32_MAX_FILE + 1,
         }];
         assert!(matches!(
-            NamePlan::new(Some(Filesystem::Vfat), 30, big),
+            NamePlan::of(Some(Filesystem::Vfat), 30, big),
             Err(LimitError::FileTooLarge { .. })
         ));
-        assert!(NamePlan::new(Some(Filesystem::Exfat), 30, big).is_ok());
+        assert!(NamePlan::of(Some(Filesystem::Exfat), 30, big).is_ok());
         let just = [Member::File {
             path: "film.mov",
             size: FAT32_MAX_FILE,
         }];
-        assert!(NamePlan::new(Some(Filesystem::Vfat), 30, just).is_ok());
+        assert!(NamePlan::of(Some(Filesystem::Vfat), 30, just).is_ok());
     }
 
     #[test]
@@ -467,7 +481,7 @@ mod tests {
             size: 1,
         }];
         assert!(matches!(
-            NamePlan::new(Some(Filesystem::Exfat), 30, members),
+            NamePlan::of(Some(Filesystem::Exfat), 30, members),
             Err(LimitError::NameTooLong { units: 256, .. })
         ));
         let fits = "文".repeat(200) + &"a".repeat(55);
@@ -475,7 +489,7 @@ mod tests {
             path: &fits,
             size: 1,
         }];
-        assert!(NamePlan::new(Some(Filesystem::Exfat), 30, members).is_ok());
+        assert!(NamePlan::of(Some(Filesystem::Exfat), 30, members).is_ok());
     }
 
     #[test]
@@ -484,16 +498,16 @@ mod tests {
         let names: Vec<String> = (0..21_846).map(|i| format!("file-{i:015}")).collect();
         let members: Vec<Member<'_>> = names.iter().map(|n| file(n)).collect();
         assert!(matches!(
-            NamePlan::new(Some(Filesystem::Vfat), 30, members.iter().copied()),
+            NamePlan::of(Some(Filesystem::Vfat), 30, members.iter().copied()),
             Err(LimitError::FolderTooFull { .. })
         ));
-        assert!(NamePlan::new(
+        assert!(NamePlan::of(
             Some(Filesystem::Vfat),
             30,
             members[..21_844].iter().copied()
         )
         .is_ok());
-        assert!(NamePlan::new(Some(Filesystem::Exfat), 30, members.iter().copied()).is_ok());
+        assert!(NamePlan::of(Some(Filesystem::Exfat), 30, members.iter().copied()).is_ok());
     }
 
     #[test]
@@ -504,7 +518,7 @@ mod tests {
             size: 1,
         }];
         assert!(matches!(
-            NamePlan::new(Some(Filesystem::Ext), 30, members),
+            NamePlan::of(Some(Filesystem::Ext), 30, members),
             Err(LimitError::PathTooLong { .. })
         ));
     }
