@@ -416,6 +416,10 @@ impl Service<'_> {
     /// of the same family ([`support::choose_driver`]). Never IPP Everywhere:
     /// this printer is not reachable over IPP.
     fn driver_from_cups(&self, id: &DeviceId) -> Result<Option<String>, PrintError> {
+        let named = |field: &Option<String>| field.as_deref().is_some_and(|f| !f.trim().is_empty());
+        if !named(&id.make) || !named(&id.model) {
+            return Ok(None);
+        }
         let exact = self
             .cups
             .drivers_for_device_id(&id.to_query(true))
@@ -547,6 +551,7 @@ impl Service<'_> {
     fn wait(&self, job: i32) -> Result<(), PrintError> {
         let started = Instant::now();
         let follow = |source| PrintError::Follow { job, source };
+        let mut pages_seen = 0;
         loop {
             if self.interrupted.load(Ordering::Relaxed) {
                 tracing::warn!(job, "interrupted by a signal; cancelling the job");
@@ -556,6 +561,12 @@ impl Service<'_> {
                 return Err(PrintError::Interrupted);
             }
             let state = self.cups.job(job).map_err(follow)?;
+            if let Some(pages) = state.pages.filter(|&p| p > pages_seen) {
+                if state.state != cups::JOB_COMPLETED {
+                    tracing::info!(job, pages, "pages printed so far");
+                }
+                pages_seen = pages;
+            }
             let printer_reasons = || {
                 self.cups
                     .queue(QUEUE)
