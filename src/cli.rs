@@ -140,7 +140,7 @@ fn handle_archive(
             interrupted,
         )?,
         Command::PrinterPreflight | Command::PrinterTest | Command::Printer => {
-            print::run(&command, &archive, &plan)?
+            print::run(&command, &archive, &plan, interrupted)?
         }
     };
     Ok(Some(status))

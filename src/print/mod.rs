@@ -37,7 +37,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sdw_protocol::printable::{self, Printable, Refusal};
@@ -167,28 +166,9 @@ impl PrintError {
 }
 
 /// Handles a print command, with the USB bus and CUPS server the environment
-/// names. SIGTERM, SIGINT and SIGHUP received while it runs stop it promptly
-/// with [`PrintError::Interrupted`].
-pub fn run(command: &Command, archive: &Archive, plan: &ExportPlan) -> Result<Status, PrintError> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let registered: Vec<_> = [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ]
-    .into_iter()
-    .filter_map(|signal| signal_hook::flag::register(signal, Arc::clone(&interrupted)).ok())
-    .collect();
-    let result = run_interruptible(command, archive, plan, &interrupted);
-    for id in registered {
-        signal_hook::low_level::unregister(id);
-    }
-    result
-}
-
-/// [`run`], stopped when `interrupted` is set (by the caller's own signal
-/// handling).
-pub fn run_interruptible(
+/// names; stopped promptly with [`PrintError::Interrupted`] when
+/// `interrupted` is set (SIGTERM, SIGINT, SIGHUP, by `main`'s handlers).
+pub fn run(
     command: &Command,
     archive: &Archive,
     plan: &ExportPlan,
