@@ -145,7 +145,7 @@ fn handle_archive(
             interrupted,
         )?,
         Command::PrinterPreflight | Command::PrinterTest | Command::Printer => {
-            print::run(&command, &archive, &plan, redact)?
+            print::run(&command, &archive, &plan, redact, interrupted)?
         }
     };
     Ok(Some(status))

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod device;
 pub mod disk;
 pub mod log;
+pub mod names;
 pub mod print;
 pub mod redact;
 pub mod status;

@@ -233,8 +233,7 @@ fn redaction_asked_by_the_client_reaches_the_device_side() {
         bench.input("clip.gif", b"GIF89a\x01\0\x01\0\0\0\0;"),
     ];
     let export = |redact| {
-        let mut client = bench.folder(None);
-        let mut config = client.config().clone();
+        let mut config = bench.folder(None).config().clone();
         config.redact = Some(redact);
         let mut client = Client::new(
             Box::new(Local::new(&bench.device).exporting_to(bench.drive())),

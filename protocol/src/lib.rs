@@ -1,7 +1,8 @@
 //! The contract between the SecureDrop client in `sd-app` and the device side in
 //! `sd-devices` / `sd-printers`, as specified in `shared/spec/protocol.md`.
 //!
-//! This crate owns the *words* of the protocol and nothing else: no I/O.
+//! This crate owns the *words* of the protocol and nothing else: no I/O of its
+//! own ([`printable::classify_file`] reads from a file the caller opened).
 //!
 //! - [`Status`]: every status word, with its exact string, and
 //!   [`Status::from_untrusted_stderr`] / [`StatusReader`], the one rule for

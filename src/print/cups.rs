@@ -142,6 +142,17 @@ pub struct Device {
     pub device_id: String,
 }
 
+/// A driver cupsd can install (`CUPS-Get-PPDs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ppd {
+    /// What a queue is set up with (`ppd-name`), e.g.
+    /// `drv:///brlaser.drv/brl2300d.ppd`.
+    pub name: String,
+    pub make_and_model: String,
+    /// The IEEE 1284 device ID the driver declares it is for (may be empty).
+    pub device_id: String,
+}
+
 /// The state of a print queue (`Get-Printer-Attributes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueState {
@@ -161,6 +172,9 @@ pub struct JobState {
     /// 9 completed.
     pub state: i32,
     pub reasons: Vec<String>,
+    /// Pages printed so far (`job-impressions-completed`), when CUPS counts
+    /// them.
+    pub pages: Option<i32>,
 }
 
 pub const JOB_STOPPED: i32 = 6;
@@ -237,6 +251,38 @@ impl Cups {
         let response = self.send("/", request, None, OP)?;
         Ok(groups(&response, DelimiterTag::PrinterAttributes)
             .filter_map(|group| text(group, "ppd-name"))
+            .collect())
+    }
+
+    /// `CUPS-Get-PPDs` with `ppd-device-id`: the drivers cupsd finds for an
+    /// IEEE 1284 device ID (matched on its make and model, or on its make
+    /// alone when the ID has no model). None found is an empty list.
+    pub fn drivers_for_device_id(&self, device_id: &str) -> Result<Vec<Ppd>, CupsError> {
+        const OP: &str = "CUPS-Get-PPDs";
+        let mut request = self.request(Operation::CupsGetPPDs, None, OP)?;
+        operation_attr(&mut request, "ppd-device-id", text_value(device_id, OP)?);
+        operation_attr(
+            &mut request,
+            "requested-attributes",
+            IppValue::Array(vec![
+                keyword_value("ppd-name", OP)?,
+                keyword_value("ppd-make-and-model", OP)?,
+                keyword_value("ppd-device-id", OP)?,
+            ]),
+        );
+        let response = match self.send("/", request, None, OP) {
+            Ok(response) => response,
+            Err(e) if e.ipp_status() == Some(IPP_NOT_FOUND) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(groups(&response, DelimiterTag::PrinterAttributes)
+            .filter_map(|group| {
+                Some(Ppd {
+                    name: text(group, "ppd-name")?,
+                    make_and_model: text(group, "ppd-make-and-model").unwrap_or_default(),
+                    device_id: text(group, "ppd-device-id").unwrap_or_default(),
+                })
+            })
             .collect())
     }
 
@@ -340,6 +386,7 @@ impl Cups {
             reasons: group
                 .map(|g| texts(g, "job-state-reasons"))
                 .unwrap_or_default(),
+            pages: group.and_then(|g| integer(g, "job-impressions-completed")),
         })
     }
 

@@ -161,6 +161,14 @@ fn every_error_has_its_status_word() {
             },
             Status::ErrorPrint,
         ),
+        (PrintError::Interrupted, Status::ErrorPrint),
+        (
+            PrintError::Reencode {
+                index: 0,
+                source: ConvertError::Interrupted,
+            },
+            Status::ErrorPrint,
+        ),
         (
             PrintError::PrinterStopped {
                 job: 1,

@@ -18,7 +18,8 @@ pub enum Kind {
     Ooxml(OfficeKind),
     /// OpenDocument (`.odt`, `.ods`, `.odp`, `.odg`).
     Odf(OfficeKind),
-    /// UTF-8 text without control characters: it has no metadata container.
+    /// Text (UTF-8, UTF-16 with a byte order mark, 8-bit): it has no metadata
+    /// container.
     Text,
     /// Recognised, and not redacted by us.
     Unsupported(&'static str),
@@ -50,7 +51,8 @@ impl Kind {
             Printable::Direct(DirectKind::Png) => Kind::Png,
             Printable::Direct(DirectKind::Tiff) => Kind::Tiff,
             Printable::Direct(DirectKind::Pdf) => Kind::Pdf,
-            Printable::Direct(DirectKind::Text) => Kind::Text,
+            // UTF-8, UTF-16 with a byte order mark, 8-bit text: no container.
+            Printable::Direct(DirectKind::Text) | Printable::Reencode(_) => Kind::Text,
             Printable::Direct(DirectKind::Gif) => Kind::Unsupported("GIF"),
             Printable::Direct(DirectKind::PostScript) => Kind::Unsupported("PostScript"),
             Printable::Convert(
