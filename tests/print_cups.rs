@@ -673,3 +673,39 @@ fn sigterm_while_a_job_prints_cancels_it() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn with_redact_what_reaches_cups_has_no_metadata() {
+    use sdw_devices::redact::corpus::{self, SECRET};
+    let cupsd = brother();
+    let pdf = corpus::pdf();
+    let jpeg = corpus::jpeg();
+    let archive = sdw_devices::testkit::ArchiveBuilder::with_metadata(
+        r#"{"device":"printer","redact":true}"#,
+    )
+    .dir("export_data")
+    .file("export_data/memo.pdf", &pdf)
+    .file("export_data/photo.jpg", &jpeg)
+    .gzip();
+    let run = cupsd.run(&archive);
+    run.assert_status("PRINTER_SUCCESS");
+    assert_pjl_jobs(&cupsd, 2);
+    let documents = cupsd.received_documents();
+    assert_eq!(documents.len(), 2);
+    for document in &documents {
+        assert!(
+            !document
+                .windows(SECRET.len())
+                .any(|w| w == SECRET.as_bytes()),
+            "CUPS received the source's name"
+        );
+    }
+    // Without redact, CUPS gets the files as they are.
+    let cupsd = brother();
+    let archive = sdw_devices::testkit::ArchiveBuilder::with_metadata(r#"{"device":"printer"}"#)
+        .dir("export_data")
+        .file("export_data/memo.pdf", &pdf)
+        .gzip();
+    cupsd.run(&archive).assert_status("PRINTER_SUCCESS");
+    assert_eq!(cupsd.received_documents(), [pdf]);
+}
