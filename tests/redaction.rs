@@ -143,7 +143,13 @@ fn a_strict_export_leaves_no_identifying_value_and_every_reader_agrees() {
     assert!(report.contains("export_data/readme.txt\n  plain text: this format holds no metadata"));
 
     if have("exiftool") {
-        for name in ["photo.jpg", "screenshot.png", "picture.webp", "scan.tif", "phone.heic"] {
+        for name in [
+            "photo.jpg",
+            "screenshot.png",
+            "picture.webp",
+            "scan.tif",
+            "phone.heic",
+        ] {
             let before = exif_tags(&originals.join(name));
             let after = exif_tags(&data.join(name));
             for tag in [

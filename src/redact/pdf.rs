@@ -65,8 +65,15 @@ pub fn redact(original: &[u8]) -> Result<Redacted, NotRedacted> {
     }
     doc.prune_objects();
     let mut bytes = Vec::with_capacity(original.len());
-    doc.save_to(&mut bytes)
-        .map_err(|e| NotRedacted::new(format!("the redacted PDF could not be written: {e}")))?;
+    // A file that packed its objects into object streams is written the same
+    // way, so that it does not grow; others keep a classic cross-reference table.
+    let packed = original.windows(7).any(|w| w == b"/ObjStm");
+    let saved = if packed {
+        doc.save_modern(&mut bytes)
+    } else {
+        doc.save_to(&mut bytes)
+    };
+    saved.map_err(|e| NotRedacted::new(format!("the redacted PDF could not be written: {e}")))?;
 
     let mut again = Document::load_mem(&bytes)
         .map_err(|e| NotRedacted::new(format!("the redacted PDF does not load: {e}")))?;

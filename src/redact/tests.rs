@@ -177,6 +177,32 @@ fn pdf_loses_info_xmp_javascript_ids_and_comment_authors_and_keeps_pages() {
 }
 
 #[test]
+fn a_pdf_with_object_streams_stays_packed() {
+    let mut doc = lopdf::Document::load_mem(&corpus::pdf_with_pages(20)).unwrap();
+    let mut packed = Vec::new();
+    doc.save_modern(&mut packed).unwrap();
+    assert!(contains(&packed, "/ObjStm"));
+    let result = redacted(Kind::Pdf, &packed);
+    assert!(contains(&result.bytes, "/ObjStm"));
+    assert!(
+        result.bytes.len() <= packed.len(),
+        "{} > {}",
+        result.bytes.len(),
+        packed.len()
+    );
+    assert!(result.checked.contains("20 pages"));
+    // The objects are compressed: look inside rather than at the bytes.
+    let doc = lopdf::Document::load_mem(&result.bytes).unwrap();
+    assert!(doc.trailer.get(b"Info").is_err());
+    assert!(!doc.catalog().unwrap().has(b"Metadata"));
+    for object in doc.objects.values() {
+        if let Ok(dict) = object.as_dict() {
+            assert!(!dict.has(b"T") && !dict.has(b"JS"), "{dict:?}");
+        }
+    }
+}
+
+#[test]
 fn docx_loses_properties_thumbnail_and_author_names_and_keeps_the_text() {
     let result = redacted(
         Kind::Ooxml(sdw_protocol::printable::OfficeKind::Docx),
