@@ -146,7 +146,7 @@ impl Redactor {
         read_all(&mut data.take(HEAD_BYTES as u64), &mut head)?;
         let kind = Kind::of(&head);
         let outcome = match kind {
-            Kind::Text => Some(Outcome::NoMetadataFormat),
+            Kind::Text | Kind::Empty => Some(Outcome::NoMetadataFormat),
             Kind::Unsupported(_) | Kind::Unknown => Some(Outcome::NotRedacted {
                 reason: "this format is not redacted".into(),
             }),

@@ -21,6 +21,8 @@ pub enum Kind {
     /// Text (UTF-8, UTF-16 with a byte order mark, 8-bit): it has no metadata
     /// container.
     Text,
+    /// No bytes at all.
+    Empty,
     /// Recognised, and not redacted by us.
     Unsupported(&'static str),
     /// Not recognised.
@@ -31,6 +33,9 @@ impl Kind {
     /// Sniffs `head`, the first bytes of the file (up to
     /// [`printable::HEAD_BYTES`]).
     pub fn of(head: &[u8]) -> Kind {
+        if head.is_empty() {
+            return Kind::Empty;
+        }
         let at = |offset: usize, magic: &[u8]| {
             head.get(offset..offset.saturating_add(magic.len())) == Some(magic)
         };
@@ -92,6 +97,7 @@ impl Kind {
             Kind::Odf(OfficeKind::OdfPresentation) => "OpenDocument presentation (ODP)",
             Kind::Odf(_) => "OpenDocument drawing (ODG)",
             Kind::Text => "plain text",
+            Kind::Empty => "empty file",
             Kind::Unsupported(name) => name,
             Kind::Unknown => "unrecognised format",
         }
@@ -115,6 +121,6 @@ mod tests {
         assert_eq!(Kind::of(b"II*\0\x08\0\0\0"), Kind::Tiff);
         assert_eq!(Kind::of(b"just words\n"), Kind::Text);
         assert_eq!(Kind::of(b"\x7fELF\x02"), Kind::Unknown);
-        assert_eq!(Kind::of(b""), Kind::Unknown);
+        assert_eq!(Kind::of(b""), Kind::Empty);
     }
 }

@@ -300,6 +300,13 @@ fn files_without_metadata_are_written_unchanged() {
         .read_to_end(&mut out)
         .unwrap();
     assert_eq!(out, text);
+    let mut out = Vec::new();
+    redactor
+        .redact("empty", 0, &mut [].as_slice())
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    assert!(out.is_empty());
     // A PDF with nothing to remove is not rewritten.
     let clean = redacted(Kind::Pdf, &corpus::pdf()).bytes;
     let mut out = Vec::new();
@@ -310,7 +317,7 @@ fn files_without_metadata_are_written_unchanged() {
         .unwrap();
     assert_eq!(out, clean);
     assert_eq!(
-        redactor.files()[1].outcome,
+        redactor.files()[2].outcome,
         Outcome::NothingFound { kept: Vec::new() }
     );
 }
