@@ -125,6 +125,37 @@ fn the_qrexec_service_keeps_stdin_in_an_unnamed_file_that_dies_with_it() {
     assert!(!sandbox.logs().contains(SECRET));
 }
 
+/// Where TMPDIR cannot hold an unnamed file (here: it does not exist), the
+/// service keeps the archive in memory (a memfd) and still answers.
+#[test]
+fn without_a_usable_tmpdir_the_qrexec_service_keeps_stdin_in_memory() {
+    let sandbox = Sandbox::new();
+    let bytes = ArchiveBuilder::with_metadata(r#"{"device":"usb-test"}"#).gzip();
+    let mut child = sandbox
+        .command(&[OsStr::new("qrexec-service")])
+        .env("TMPDIR", sandbox.root.join("no-such-tmp"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "NO_DEVICE_DETECTED\n")
+    );
+    assert!(
+        sandbox
+            .logs()
+            .contains("receiving the archive into memory (memfd)"),
+        "{}",
+        sandbox.logs()
+    );
+    assert!(!sandbox.root.join("no-such-tmp").exists());
+    sandbox.assert_nothing_written("memfd");
+}
+
 /// A bomb: `metadata.json`, then one member declaring `gib` GiB of zeros,
 /// each compressed chunk repeated (concatenated streams are one stream).
 fn bomb(compress: fn(&[u8]) -> Vec<u8>, gib: u64) -> Vec<u8> {
