@@ -12,6 +12,7 @@ pub mod archive;
 pub mod cli;
 pub mod device;
 pub mod disk;
+pub mod hardening;
 pub mod log;
 pub mod names;
 pub mod print;

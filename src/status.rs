@@ -26,6 +26,8 @@ pub enum Error {
     Logging(#[from] LogError),
     #[error("usage: {0}")]
     Usage(String),
+    #[error("`export --to DIR` cannot do {0:?}: it exports disk archives into a folder")]
+    NotForAFolder(String),
 }
 
 impl Error {
@@ -38,6 +40,8 @@ impl Error {
             Error::Print(e) => e.status(),
             Error::Logging(_) => Status::ErrorLogging,
             Error::Usage(_) => Status::ErrorGeneric,
+            // The request does not fit the invocation: say it was not understood.
+            Error::NotForAFolder(_) => Status::ErrorArchiveMetadata,
         }
     }
 }
@@ -47,11 +51,19 @@ fn archive_status(e: &ArchiveError) -> Status {
         ArchiveError::NotFound(_) => Status::ErrorFileNotFound,
         ArchiveError::Metadata(m) => m.status(),
         ArchiveError::MetadataMissing => Status::ErrorMetadataParsing,
+        // Stopped by SIGTERM/SIGINT/SIGHUP before any device was touched:
+        // nothing about the archive or a device is known to be wrong.
+        ArchiveError::Interrupted => Status::ErrorGeneric,
         ArchiveError::Io(_)
         | ArchiveError::Corrupt(_)
         | ArchiveError::Empty
         | ArchiveError::NonUtf8Name(_)
         | ArchiveError::NameTooLong(_)
+        | ArchiveError::NameTooDeep(_)
+        | ArchiveError::NamesOverBudget
+        | ArchiveError::ExtensionTooLarge(_)
+        | ArchiveError::TrailingData
+        | ArchiveError::NoEndMarker
         | ArchiveError::AbsolutePath(_)
         | ArchiveError::ParentDir(_)
         | ArchiveError::ControlCharacter(_)
@@ -80,6 +92,17 @@ fn write_status(e: &WriteError) -> Status {
         | WriteError::Interrupted
         // Strict redaction refused a file: nothing was published.
         | WriteError::Redaction(_) => Status::ErrorExport,
+    }
+}
+
+/// The status of a drive probe in `export --to DIR`, where the folder plays an
+/// unlocked, mounted drive: writable when it is a folder, absent otherwise
+/// (as the client's folder mode answers).
+pub fn folder_probe_status(is_dir: bool) -> Status {
+    if is_dir {
+        Status::DeviceWritable
+    } else {
+        Status::NoDeviceDetected
     }
 }
 
@@ -141,9 +164,33 @@ mod tests {
             ArchiveError::Fifo("f".into()),
             ArchiveError::MetadataNotRegular,
             ArchiveError::Empty,
+            ArchiveError::NameTooDeep("d/d".into()),
+            ArchiveError::NamesOverBudget,
+            ArchiveError::ExtensionTooLarge(1),
+            ArchiveError::TrailingData,
+            ArchiveError::NoEndMarker,
+            ArchiveError::Corrupt("crc".into()),
         ] {
             assert_eq!(Error::from(e).status(), Status::ErrorExtraction);
         }
+    }
+
+    #[test]
+    fn an_interrupted_intake_is_a_generic_error() {
+        assert_eq!(
+            Error::from(ArchiveError::Interrupted).status(),
+            Status::ErrorGeneric
+        );
+    }
+
+    #[test]
+    fn export_to_a_folder_refuses_printer_commands_as_not_understood() {
+        assert_eq!(
+            Error::NotForAFolder("printer".into()).status(),
+            Status::ErrorArchiveMetadata
+        );
+        assert_eq!(folder_probe_status(true), Status::DeviceWritable);
+        assert_eq!(folder_probe_status(false), Status::NoDeviceDetected);
     }
 
     #[test]

@@ -347,7 +347,7 @@ fn check_free_space(target: &Path, plan: &ExportPlan) -> Result<(), WriteError> 
     let block = stats.fragment_size().max(512);
     let available = stats.blocks_available().saturating_mul(block);
     // Each file wastes up to one block; each folder takes at least one.
-    let rounding = (plan.members.len() as u64 + 2).saturating_mul(block);
+    let rounding = (plan.member_count() as u64 + 2).saturating_mul(block);
     let needed = plan
         .total_bytes
         .saturating_add(rounding)
