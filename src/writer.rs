@@ -720,4 +720,43 @@ mod tests {
         assert_eq!(record.0.last(), Some(&(big.len() as u64, big.len() as u64)));
         assert!(record.0.windows(2).all(|w| w[0].0 < w[1].0));
     }
+
+    #[test]
+    fn exports_finishing_in_the_same_second_each_get_their_own_folder() {
+        // Many publishes of the same timestamp at once: each takes the next
+        // free suffix, none fails and none replaces another (RENAME_NOREPLACE).
+        let root = tempfile::tempdir().unwrap();
+        for round in 0..20 {
+            let stagings: Vec<PathBuf> = (0..8)
+                .map(|_| create_staging_in(root.path(), "20261129-101010").unwrap())
+                .collect();
+            for (i, staging) in stagings.iter().enumerate() {
+                fs::write(staging.join("marker"), format!("{round}-{i}")).unwrap();
+            }
+            let published: Vec<PathBuf> = std::thread::scope(|scope| {
+                let handles: Vec<_> = stagings
+                    .iter()
+                    .map(|staging| {
+                        let root = root.path();
+                        scope.spawn(move || publish_in(root, staging, "20261129-101010"))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap().unwrap())
+                    .collect()
+            });
+            let mut unique = published.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), 8, "{published:?}");
+            for (i, folder) in published.iter().enumerate() {
+                assert_eq!(
+                    fs::read_to_string(folder.join("marker")).unwrap(),
+                    format!("{round}-{i}")
+                );
+            }
+        }
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 160);
+    }
 }
