@@ -89,6 +89,7 @@ fn write_status(e: &WriteError) -> Status {
         | WriteError::Statvfs { .. }
         | WriteError::Io { .. }
         | WriteError::VerifyMismatch(_)
+        | WriteError::Limit(_)
         | WriteError::Interrupted
         // Strict redaction refused a file: nothing was published.
         | WriteError::Redaction(_) => Status::ErrorExport,
