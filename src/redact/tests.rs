@@ -317,8 +317,17 @@ fn files_without_metadata_are_written_unchanged() {
         .unwrap();
     assert_eq!(out, clean);
     assert_eq!(
-        redactor.files()[2].outcome,
-        Outcome::NothingFound { kept: Vec::new() }
+        redactor.last().map(|f| &f.outcome),
+        Some(&Outcome::NothingFound { kept: Vec::new() })
+    );
+    assert_eq!(
+        redactor.counts(),
+        Counts {
+            files: 3,
+            redacted: 0,
+            not_redacted: 0,
+            omitted: 0
+        }
     );
 }
 
@@ -441,4 +450,38 @@ proptest::proptest! {
             }
         }
     }
+}
+
+#[test]
+fn the_report_stays_bounded_and_keeps_the_files_not_redacted() {
+    let mut redactor = Redactor::new(Redaction::BestEffort);
+    let long = "n".repeat(4000);
+    let text = b"words\n";
+    let files = DETAILED_REPORT_BYTES / 4000 + 50;
+    for i in 0..files {
+        let mut out = Vec::new();
+        redactor
+            .redact(
+                &format!("{long}{i}"),
+                text.len() as u64,
+                &mut text.as_slice(),
+            )
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+    }
+    let gif = b"GIF89a\x01\0\x01\0".to_vec();
+    let mut out = Vec::new();
+    redactor
+        .redact("late.gif", gif.len() as u64, &mut gif.as_slice())
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    let counts = redactor.counts();
+    assert_eq!(counts.files, files + 1);
+    assert!(counts.omitted > 0, "{counts:?}");
+    let report = redactor.report();
+    assert!(report.len() <= MAX_REPORT_BYTES + 1024, "{}", report.len());
+    assert!(report.contains("export_data/late.gif\n  GIF: NOT REDACTED"));
+    assert!(report.contains("more files are not listed"));
 }
