@@ -347,3 +347,46 @@ fn names_fat32_cannot_hold_are_renamed_and_every_file_reaches_the_stick() -> Res
     assert_eq!(out.leftover, "none", "{}", out.raw);
     Ok(())
 }
+
+/// Issue 16: a strict redacted export of a photo with GPS and serials and a
+/// PDF with authors, to a LUKS2 stick; `cryptsetup` in the guest unlocks it
+/// and lists the files: exactly the bytes the redaction gives on the host
+/// (so no identifying value reached the stick), and REDACTION.txt beside
+/// `export_data/`.
+#[test]
+fn a_strict_redacted_export_reaches_a_luks_stick() -> Result {
+    use sdw_devices::redact::{corpus, redact_bytes, Kind};
+    use sha2::{Digest, Sha256};
+    let photo = corpus::jpeg();
+    let memo = corpus::pdf();
+    let files: [(&str, &[u8]); 2] = [("photo.jpg", &photo), ("memo.pdf", &memo)];
+    let metadata =
+        serde_json::json!({"device": "disk", "encryption_key": PASS, "redact": "strict"});
+    let out = Scenario::new()?
+        .stick("luks2-ext4", "S")?
+        .disk_with(&metadata, &files)?
+        .run()?;
+    assert_eq!(out.status, "SUCCESS_EXPORT", "{}", out.raw);
+    assert_eq!(out.leftover, "none", "{}", out.raw);
+    let sha = |bytes: &[u8]| format!("{:x}", Sha256::digest(bytes));
+    let mut expected: Vec<(String, u64, String)> = files
+        .iter()
+        .map(|(name, bytes)| {
+            let redacted = redact_bytes(Kind::of(bytes), bytes)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .bytes;
+            assert_ne!(sha(&redacted), sha(bytes), "{name} was not changed");
+            (name.to_string(), redacted.len() as u64, sha(&redacted))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(exported(&out, "S"), expected, "{}", out.raw);
+    assert!(
+        out.files
+            .iter()
+            .any(|(v, path, size, _)| v == "S" && path.ends_with("/REDACTION.txt") && *size > 0),
+        "{}",
+        out.raw
+    );
+    Ok(())
+}

@@ -81,6 +81,17 @@ impl Scenario {
             .arg(PASS))
     }
 
+    /// A `disk` archive with this `metadata.json` (e.g. with `redact`).
+    pub fn disk_with(self, metadata: &serde_json::Value, files: &[(&str, &[u8])]) -> Result<Self> {
+        let path = self.dir.path().join("export.sd-export");
+        archive::write(&path, metadata, files)?;
+        Ok(self
+            .arg("--archive")
+            .arg(&path.display().to_string())
+            .arg("--passphrase")
+            .arg(PASS))
+    }
+
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.to_string());
         self
