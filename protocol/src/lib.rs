@@ -9,6 +9,7 @@
 //!   reading a status back (the last non-empty line, in bounded memory).
 //! - [`Command`] and [`Metadata`]: the `metadata.json` schema, parsed from untrusted
 //!   bytes into a command; the passphrase exists only inside [`Command::Disk`].
+//!   [`Metadata::parse_request`] also reads the `redact` option ([`Redaction`]).
 //! - [`Passphrase`]: a secret that redacts itself and is zeroed on drop.
 //! - [`layout`]: the names inside an `.sd-export` archive.
 //!
