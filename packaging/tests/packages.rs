@@ -423,7 +423,7 @@ fn maintainer_scripts_refresh_the_desktop_and_mime_databases_and_tolerate_their_
 #[test]
 fn sdw_client_deb_ships_sdw_export_with_man_pages_and_completions() {
     let deb = deb("sdw-client");
-    let version = format!("{}-1", version("sdw-client"));
+    let version = format!("{}-1", version("sdw-export"));
     assert_eq!(
         deb.path.file_name().unwrap().to_str().unwrap(),
         format!("sdw-client_{version}_amd64.deb")

@@ -15,7 +15,7 @@ use clap_complete::Shell;
 /// The binary's command line, compiled from its own file; only the clap
 /// definition is used here.
 #[allow(dead_code)]
-#[path = "../src/bin/sdw-export/cli.rs"]
+#[path = "../src/cli.rs"]
 mod cli;
 
 fn main() -> ExitCode {
