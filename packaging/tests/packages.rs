@@ -564,10 +564,6 @@ fn sdw_admin_rpm_ships_the_dom0_tool_and_its_data_but_not_the_simulator() {
             file(0o644),
         ),
         (
-            "/usr/share/sdw-admin/policy/securedrop.Export.policy",
-            file(0o644),
-        ),
-        (
             "/usr/share/sdw-admin/sys-usb/99-sd-devices.rules",
             file(0o644),
         ),
@@ -596,10 +592,6 @@ fn sdw_admin_rpm_ships_the_dom0_tool_and_its_data_but_not_the_simulator() {
         (
             "/usr/share/sdw-admin/policy/32-securedrop-workstation.policy",
             "rpc/policy/32-securedrop-workstation.policy",
-        ),
-        (
-            "/usr/share/sdw-admin/policy/securedrop.Export.policy",
-            "rpc/service/securedrop.Export.policy",
         ),
         (
             "/usr/share/sdw-admin/sys-usb/99-sd-devices.rules",
