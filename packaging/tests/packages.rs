@@ -65,7 +65,10 @@ fn assert_files(entries: &[Entry], expected: &BTreeMap<&str, (Kind, u32)>) {
     for (path, want) in expected {
         match actual.get(path) {
             Some(got) if got == want => {}
-            Some(got) => panic!("{path}: {got:?}, expected {want:?}"),
+            Some(got) => panic!(
+                "{path}: {:?} mode {:o}, expected {:?} mode {:o}",
+                got.0, got.1, want.0, want.1
+            ),
             None => panic!("{path} is not packaged"),
         }
     }
@@ -737,12 +740,16 @@ fn building_twice_gives_the_same_bytes() {
         3,
         "{files:?}"
     );
-    for name in &files {
+    // The packages first, so a difference names one; SHA256SUMS follows from them.
+    let mut ordered: Vec<&String> = files.iter().filter(|n| *n != "SHA256SUMS").collect();
+    ordered.extend(files.iter().filter(|n| *n == "SHA256SUMS"));
+    for name in ordered {
         let a = std::fs::read(first.join(name)).unwrap();
         let b = std::fs::read(second.join(name)).unwrap();
         assert!(
             a == b,
-            "{name} differs between {} and {}",
+            "{name} differs between {} and {} (both must be built from the same commit: \
+             SOURCE_DATE_EPOCH is its time)",
             first.display(),
             second.display()
         );
