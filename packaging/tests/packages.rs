@@ -318,6 +318,10 @@ fn desktop_entry_routes_sd_export_archives_to_send_to_usb_without_sudo() {
         .filter_map(|l| l.split_once('='))
         .collect();
     assert_eq!(keys.get("Type"), Some(&"Application"));
+    assert!(
+        keys.get("Name").is_some_and(|n| !n.is_empty()),
+        "no Name: {text}"
+    );
     assert_eq!(keys.get("Exec"), Some(&"/usr/bin/send-to-usb %f"));
     assert_eq!(keys.get("MimeType"), Some(&"application/x-sd-export;"));
     assert_eq!(keys.get("NoDisplay"), Some(&"true"));
