@@ -6,7 +6,7 @@
 //! Every reader returns `Err` with the command and its stderr when a tool is
 //! missing or refuses the package, so a test fails saying why.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -302,6 +302,20 @@ impl Deb {
                 .arg(&self.path)
                 .arg(name),
         )
+    }
+
+    /// The modification times of all entries of the data archive.
+    pub fn mtimes(&self) -> Result<BTreeSet<u64>, String> {
+        let tar = run(Command::new("dpkg-deb")
+            .arg("--fsys-tarfile")
+            .arg(&self.path))?;
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let mut mtimes = BTreeSet::new();
+        for entry in archive.entries().map_err(|e| e.to_string())? {
+            let entry = entry.map_err(|e| e.to_string())?;
+            mtimes.insert(entry.header().mtime().map_err(|e| e.to_string())?);
+        }
+        Ok(mtimes)
     }
 
     /// The bytes of a packaged file (absolute path).

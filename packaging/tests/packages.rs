@@ -719,6 +719,36 @@ fn lintian_reports_no_errors_or_warnings() {
 }
 
 #[test]
+fn every_time_stamp_is_the_last_commits_time() {
+    let git = String::from_utf8(ok(run(Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(workspace_root()))))
+    .unwrap();
+    let epoch: u64 = git.trim().parse().unwrap();
+    for name in ["sdw-devices", "sdw-client"] {
+        let deb = deb(name);
+        assert_eq!(
+            ok(deb.mtimes()),
+            BTreeSet::from([epoch]),
+            "{}: file times other than the last commit's ({epoch})",
+            deb.path.display()
+        );
+    }
+    let rpm = rpm();
+    assert_eq!(ok(rpm.query("%{BUILDTIME}")), epoch.to_string());
+    let mtimes: BTreeSet<String> = ok(rpm.query("[%{FILEMTIMES}\\n]"))
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        mtimes,
+        BTreeSet::from([epoch.to_string()]),
+        "{}: file times other than the last commit's",
+        rpm.path.display()
+    );
+}
+
+#[test]
 fn building_twice_gives_the_same_bytes() {
     let first = packages_dir();
     let second = rebuilt_dir();
