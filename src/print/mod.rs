@@ -134,37 +134,6 @@ pub enum PrintError {
     },
 }
 
-impl PrintError {
-    /// The status word the client is told: the one mapping for printing.
-    pub fn status(&self) -> Status {
-        match self {
-            PrintError::NotFound | PrintError::Usb(_) => Status::ErrorPrinterNotFound,
-            PrintError::Multiple(_) => Status::ErrorMultiplePrintersFound,
-            PrintError::NoUri(_) | PrintError::Discovery(_) => Status::ErrorPrinterUri,
-            PrintError::NotSupported { .. } | PrintError::Table(_) => {
-                Status::ErrorPrinterNotSupported
-            }
-            PrintError::DriverUnavailable { .. } | PrintError::DriverLookup(_) => {
-                Status::ErrorPrinterDriverUnavailable
-            }
-            PrintError::Install(_) | PrintError::InstallCheck(_) => Status::ErrorPrinterInstall,
-            PrintError::Unprintable { .. } => Status::ErrorUnprintableType,
-            PrintError::MimetypeUnsupported { .. } => Status::ErrorMimetypeUnsupported,
-            PrintError::NothingToPrint
-            | PrintError::Archive(_)
-            | PrintError::Staging(_)
-            | PrintError::Convert { .. }
-            | PrintError::Reencode { .. }
-            | PrintError::Interrupted
-            | PrintError::Submit { .. }
-            | PrintError::Follow { .. }
-            | PrintError::JobFailed { .. }
-            | PrintError::PrinterStopped { .. }
-            | PrintError::Timeout { .. } => Status::ErrorPrint,
-        }
-    }
-}
-
 /// Handles a print command, with the USB bus and CUPS server the environment
 /// names; stopped promptly with [`PrintError::Interrupted`] when
 /// `interrupted` is set (SIGTERM, SIGINT, SIGHUP, by `main`'s handlers).
