@@ -183,15 +183,20 @@ fn handle(
     let Inspected { command, plan } = archive.inspect()?;
     let status = match &command {
         Command::Start => return Ok(None),
-        Command::UsbTest | Command::DiskTest => disk::preflight(engine.devices()?.as_mut())?,
-        Command::Disk { passphrase } => disk::export(
-            engine.devices()?.as_mut(),
-            &archive,
-            &plan,
-            passphrase.as_ref(),
-            &timestamp(),
-            interrupted,
-        )?,
+        Command::UsbTest | Command::DiskTest => {
+            status::probe_status(&disk::preflight(engine.devices()?.as_mut())?)
+        }
+        Command::Disk { passphrase } => {
+            disk::export(
+                engine.devices()?.as_mut(),
+                &archive,
+                &plan,
+                passphrase.as_ref(),
+                &timestamp(),
+                interrupted,
+            )?;
+            Status::SuccessExport
+        }
         Command::PrinterPreflight | Command::PrinterTest | Command::Printer => {
             print::run(&command, &archive, &plan, interrupted)?
         }
