@@ -139,7 +139,7 @@ fn handle_archive(
             &timestamp(),
             interrupted,
         )?,
-        Command::PrinterPreflight | Command::PrinterTest | Command::Printer => {
+        Command::PrinterPreflight | Command::PrinterTest | Command::Printer { .. } => {
             print::run(&command, &archive, &plan, interrupted)?
         }
     };
