@@ -10,6 +10,7 @@
 //! supports.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -61,10 +62,17 @@ impl PrintOptions {
 pub enum PrintOptionError {
     #[error("copies must be 1 to {MAX_COPIES}, not {0}")]
     Copies(u64),
+    #[error("copies must be a number from 1 to {MAX_COPIES}")]
+    CopiesNotANumber,
     #[error("page_ranges {0}")]
     PageRanges(&'static str),
     #[error("media must be 1 to {MAX_MEDIA_BYTES} of a-z, 0-9, '.', '_', '-'")]
     Media,
+    #[error("{option} must be one of {allowed}")]
+    Keyword {
+        option: &'static str,
+        allowed: &'static str,
+    },
 }
 
 /// A number of copies, 1 to [`MAX_COPIES`].
@@ -293,6 +301,80 @@ impl Orientation {
     }
 }
 
+// The command line's spellings: the same as the JSON values.
+
+impl FromStr for Copies {
+    type Err = PrintOptionError;
+    fn from_str(text: &str) -> Result<Copies, PrintOptionError> {
+        match text.trim().parse::<u64>() {
+            Ok(n) => Copies::new(n),
+            Err(_) => Err(PrintOptionError::CopiesNotANumber),
+        }
+    }
+}
+
+impl FromStr for PageRanges {
+    type Err = PrintOptionError;
+    fn from_str(text: &str) -> Result<PageRanges, PrintOptionError> {
+        PageRanges::parse(text)
+    }
+}
+
+impl FromStr for Media {
+    type Err = PrintOptionError;
+    fn from_str(text: &str) -> Result<Media, PrintOptionError> {
+        Media::new(text)
+    }
+}
+
+impl FromStr for Sides {
+    type Err = PrintOptionError;
+    fn from_str(text: &str) -> Result<Sides, PrintOptionError> {
+        [
+            Sides::OneSided,
+            Sides::TwoSidedLongEdge,
+            Sides::TwoSidedShortEdge,
+        ]
+        .into_iter()
+        .find(|s| s.keyword() == text)
+        .ok_or(PrintOptionError::Keyword {
+            option: "sides",
+            allowed: "one-sided, two-sided-long-edge, two-sided-short-edge",
+        })
+    }
+}
+
+impl FromStr for ColorMode {
+    type Err = PrintOptionError;
+    fn from_str(text: &str) -> Result<ColorMode, PrintOptionError> {
+        [ColorMode::Auto, ColorMode::Monochrome]
+            .into_iter()
+            .find(|c| c.keyword() == text)
+            .ok_or(PrintOptionError::Keyword {
+                option: "color",
+                allowed: "auto, monochrome",
+            })
+    }
+}
+
+impl FromStr for Orientation {
+    type Err = PrintOptionError;
+    fn from_str(text: &str) -> Result<Orientation, PrintOptionError> {
+        [
+            Orientation::Portrait,
+            Orientation::Landscape,
+            Orientation::ReverseLandscape,
+            Orientation::ReversePortrait,
+        ]
+        .into_iter()
+        .find(|o| o.name() == text)
+        .ok_or(PrintOptionError::Keyword {
+            option: "orientation",
+            allowed: "portrait, landscape, reverse-landscape, reverse-portrait",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +430,22 @@ mod tests {
         assert_eq!(Copies::new(99).map(Copies::get), Ok(99));
         assert!(Copies::new(100).is_err());
         assert!(Copies::new(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn command_line_spellings_are_the_json_values() {
+        assert_eq!("two-sided-short-edge".parse(), Ok(Sides::TwoSidedShortEdge));
+        assert_eq!(
+            "reverse-landscape".parse(),
+            Ok(Orientation::ReverseLandscape)
+        );
+        assert_eq!("monochrome".parse(), Ok(ColorMode::Monochrome));
+        assert_eq!("7".parse::<Copies>().map(Copies::get), Ok(7));
+        for bad in ["0", "100", "x", "-1"] {
+            assert!(bad.parse::<Copies>().is_err(), "{bad}");
+        }
+        assert!("duplex".parse::<Sides>().is_err());
+        assert!("Portrait".parse::<Orientation>().is_err());
     }
 
     #[test]
