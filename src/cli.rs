@@ -197,7 +197,7 @@ fn handle(
             )?;
             Status::SuccessExport
         }
-        Command::PrinterPreflight | Command::PrinterTest | Command::Printer => {
+        Command::PrinterPreflight | Command::PrinterTest | Command::Printer { .. } => {
             print::run(&command, &archive, &plan, interrupted)?
         }
     };
@@ -222,7 +222,7 @@ fn export_to(
         Command::UsbTest | Command::DiskTest => {
             return Ok(Some(status::folder_probe_status(target.is_dir())))
         }
-        Command::PrinterPreflight | Command::PrinterTest | Command::Printer => {
+        Command::PrinterPreflight | Command::PrinterTest | Command::Printer { .. } => {
             return Err(Error::NotForAFolder(command.device_value().to_owned()))
         }
     }

@@ -84,9 +84,9 @@ fn metadata_status(e: &MetadataError) -> Status {
         MetadataError::TooLarge(_) | MetadataError::NotJsonObject(_) => {
             Status::ErrorMetadataParsing
         }
-        MetadataError::MissingDevice | MetadataError::UnknownCommand(_) => {
-            Status::ErrorArchiveMetadata
-        }
+        MetadataError::MissingDevice
+        | MetadataError::UnknownCommand(_)
+        | MetadataError::PrintOptions(_) => Status::ErrorArchiveMetadata,
     }
 }
 
@@ -103,6 +103,9 @@ fn print_status(e: &PrintError) -> Status {
         PrintError::Unprintable { .. } => Status::ErrorUnprintableType,
         PrintError::MimetypeUnsupported { .. } => Status::ErrorMimetypeUnsupported,
         PrintError::NothingToPrint
+        | PrintError::NotAPrintCommand(_)
+        | PrintError::Capabilities(_)
+        | PrintError::OptionUnsupported { .. }
         | PrintError::Archive(_)
         | PrintError::Staging(_)
         | PrintError::Convert { .. }
