@@ -17,6 +17,7 @@ use std::sync::atomic::AtomicBool;
 use sdw_protocol::{Command, Status};
 
 use crate::archive::{Archive, Inspected};
+use crate::device::real::RealDevices;
 use crate::status::Error;
 use crate::{disk, log, print, writer};
 
@@ -80,8 +81,9 @@ fn handle_archive(path: &Path, interrupted: &AtomicBool) -> Result<Option<Status
     let Inspected { command, plan } = archive.inspect()?;
     let status = match &command {
         Command::Start => return Ok(None),
-        Command::UsbTest | Command::DiskTest => disk::preflight()?,
+        Command::UsbTest | Command::DiskTest => disk::preflight(&mut RealDevices::new())?,
         Command::Disk { passphrase } => disk::export(
+            &mut RealDevices::new(),
             &archive,
             &plan,
             passphrase.as_ref(),

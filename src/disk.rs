@@ -3,18 +3,18 @@
 //! ([`device`](crate::device)), unlock and mount it ([`volume`](crate::volume)),
 //! write ([`writer`](crate::writer)), then unmount and lock, reporting what
 //! failed. On every error path the guards unmount and lock what we opened.
+//! Every step on the drive goes through the [`Devices`] seam: the real drives
+//! through the privileged helper, or the simulator.
 
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use sdw_protocol::{Passphrase, Status};
 
 use crate::archive::{Archive, ExportPlan};
-use crate::device::udev::{self, ScanError};
-use crate::device::{classify, Probe};
+use crate::device::{classify, Devices, Probe, ScanError};
 use crate::status::probe_status;
-use crate::volume::{Locked, Unlocked, VolumeError};
-use crate::writer::{self, LogProgress, WriteError, Written};
+use crate::volume::{Unlocked, VolumeError};
+use crate::writer::{self, ExportRoot, LogProgress, WriteError, Written};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
@@ -37,8 +37,8 @@ pub enum DiskError {
 }
 
 /// `usb-test` / `disk-test`: the state of the export drive.
-pub fn preflight() -> Result<Status, DiskError> {
-    let probe = classify(&udev::scan()?);
+pub fn preflight(devices: &mut dyn Devices) -> Result<Status, DiskError> {
+    let probe = classify(&devices.scan()?);
     tracing::info!(?probe, "preflight");
     Ok(probe_status(&probe))
 }
@@ -46,23 +46,26 @@ pub fn preflight() -> Result<Status, DiskError> {
 /// `disk`: exports to the one attached drive, unlocking it if needed, and
 /// leaves it as locked as it was found.
 pub fn export(
+    devices: &mut dyn Devices,
     archive: &Archive,
     plan: &ExportPlan,
     passphrase: Option<&Passphrase>,
     timestamp: &str,
     interrupted: &AtomicBool,
 ) -> Result<Status, DiskError> {
-    let probe = classify(&udev::scan()?);
+    let probe = classify(&devices.scan()?);
     tracing::info!(?probe, has_passphrase = passphrase.is_some(), "export");
     let unlocked = match probe {
-        Probe::Locked(volume) => {
-            Locked::new(volume).unlock(passphrase.ok_or(DiskError::NoPassphrase)?)?
-        }
-        Probe::Unlocked { mapping, .. } => Unlocked::found(&mapping),
+        Probe::Locked(volume) => Unlocked::unlock(
+            devices,
+            &volume.name,
+            passphrase.ok_or(DiskError::NoPassphrase)?,
+        )?,
+        Probe::Unlocked { volume, .. } => Unlocked::found(devices, &volume.name),
         other => return Err(DiskError::NotExportable(Box::new(other))),
     };
-    let mounted = unlocked.mount()?;
-    let written = write_to(archive, plan, mounted.path(), timestamp, interrupted)?;
+    let mut mounted = unlocked.mount()?;
+    let written = write_to(archive, plan, &mut mounted, timestamp, interrupted)?;
     let cleanup = |cleanup| DiskError::Cleanup {
         written: Box::new(written.clone()),
         cleanup,
@@ -79,14 +82,14 @@ pub fn export(
 fn write_to(
     archive: &Archive,
     plan: &ExportPlan,
-    mount_point: &Path,
+    root: &mut dyn ExportRoot,
     timestamp: &str,
     interrupted: &AtomicBool,
 ) -> Result<Written, DiskError> {
-    Ok(writer::write_export(
+    Ok(writer::write_export_into(
         archive,
         plan,
-        mount_point,
+        root,
         timestamp,
         &mut LogProgress::default(),
         interrupted,

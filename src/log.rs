@@ -55,7 +55,7 @@ pub fn init() -> Result<(), LogError> {
     let file_layer = tracing_subscriber::fmt::layer()
         .with_writer(file)
         .with_ansi(false);
-    let syslog_layer = Syslog::connect().map(|syslog| {
+    let syslog_layer = Syslog::connect("sdw-devices").map(|syslog| {
         tracing_subscriber::fmt::layer()
             .with_writer(syslog)
             .with_ansi(false)
@@ -70,6 +70,22 @@ pub fn init() -> Result<(), LogError> {
     Ok(())
 }
 
+/// The privileged helper's logger: syslog only (it has no home of its own,
+/// and its stderr goes to `sdw-devices`' log), and panics logged.
+pub fn init_helper() {
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "panic");
+    }));
+    let syslog_layer = Syslog::connect("sdw-devices-helper").map(|syslog| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(syslog)
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+    });
+    let _ = tracing_subscriber::registry().with(syslog_layer).try_init();
+}
+
 /// Sends each formatted event as one RFC 3164 datagram to `/dev/log`.
 struct Syslog {
     socket: UnixDatagram,
@@ -77,13 +93,13 @@ struct Syslog {
 }
 
 impl Syslog {
-    fn connect() -> Option<Syslog> {
+    fn connect(ident: &str) -> Option<Syslog> {
         let socket = UnixDatagram::unbound().ok()?;
         socket.connect("/dev/log").ok()?;
         // <14> = facility user (1) * 8 + severity info (6).
         Some(Syslog {
             socket,
-            prefix: format!("<14>sdw-devices[{}]: ", std::process::id()),
+            prefix: format!("<14>{ident}[{}]: ", std::process::id()),
         })
     }
 }

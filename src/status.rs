@@ -4,8 +4,7 @@
 use sdw_protocol::Status;
 
 use crate::archive::ArchiveError;
-use crate::device::udev::ScanError;
-use crate::device::{InvalidReason, Probe};
+use crate::device::{InvalidReason, Probe, ScanError};
 use crate::disk::DiskError;
 use crate::log::LogError;
 use crate::print::PrintError;
@@ -97,7 +96,9 @@ pub fn probe_status(probe: &Probe) -> Status {
 
 fn disk_status(e: &DiskError) -> Status {
     match e {
-        DiskError::Scan(ScanError::Udev(_) | ScanError::Read { .. }) => Status::DeviceError,
+        DiskError::Scan(ScanError::Udev(_) | ScanError::Read { .. } | ScanError::Helper(_)) => {
+            Status::DeviceError
+        }
         DiskError::NotExportable(probe) => probe_status(probe),
         DiskError::NoPassphrase => Status::DeviceLocked,
         DiskError::Volume(v) => volume_status(v),
@@ -115,6 +116,7 @@ fn volume_status(e: &VolumeError) -> Status {
         VolumeError::WrongPassphrase(_) => Status::ErrorUnlockLuks,
         VolumeError::Unlock { .. } => Status::ErrorUnlockGeneric,
         VolumeError::Mount { .. } => Status::ErrorMount,
+        VolumeError::ExportFolder { .. } => Status::ErrorExport,
         VolumeError::UnmountBusy(_) => Status::ErrorUnmountVolumeBusy,
         VolumeError::Unmount { .. } | VolumeError::Lock { .. } => Status::ErrorExportCleanup,
     }

@@ -78,8 +78,114 @@ pub struct Written {
     pub bytes: u64,
 }
 
+/// The folder an export is published into, and how staging folders are made,
+/// published and removed there: [`LocalFolder`] for a folder we may write
+/// ourselves (`export --to DIR`, and the privileged helper's own side), a
+/// [`Mounted`](crate::volume::Mounted) volume for the disk service, whose
+/// staging goes through the helper because the volume's root may belong to root.
+pub trait ExportRoot {
+    /// The folder itself, for free-space checks.
+    fn folder(&self) -> &Path;
+    /// A new hidden staging folder (see [`create_staging_in`]) we can write.
+    fn create_staging(&mut self, timestamp: &str) -> io::Result<PathBuf>;
+    /// Renames the staging folder into place (see [`publish_in`]).
+    fn publish(&mut self, staging: &Path, timestamp: &str) -> io::Result<PathBuf>;
+    /// Removes an unpublished staging folder and its contents.
+    fn discard(&mut self, staging: &Path) -> io::Result<()>;
+}
+
+/// A folder on a mounted file system that this process may write.
+#[derive(Debug, Clone)]
+pub struct LocalFolder(pub PathBuf);
+
+impl ExportRoot for LocalFolder {
+    fn folder(&self) -> &Path {
+        &self.0
+    }
+
+    fn create_staging(&mut self, timestamp: &str) -> io::Result<PathBuf> {
+        create_staging_in(&self.0, timestamp)
+    }
+
+    fn publish(&mut self, staging: &Path, timestamp: &str) -> io::Result<PathBuf> {
+        publish_in(&self.0, staging, timestamp)
+    }
+
+    fn discard(&mut self, staging: &Path) -> io::Result<()> {
+        fs::remove_dir_all(staging)
+    }
+}
+
+/// Makes `.sd-export-TIMESTAMP.PID.N.partial` (0700) in `root`, taking the
+/// first free `N`.
+pub fn create_staging_in(root: &Path, timestamp: &str) -> io::Result<PathBuf> {
+    for attempt in 0u32..100 {
+        let path = root.join(format!(
+            ".{EXPORT_FOLDER_PREFIX}{timestamp}.{}.{attempt}.partial",
+            std::process::id()
+        ));
+        match fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::ErrorKind::AlreadyExists.into())
+}
+
+/// Makes `staging` readable by all (0755) and renames it to
+/// `sd-export-TIMESTAMP` in `root`, or `-1`, `-2`, ... when that exists:
+/// `renameat2(RENAME_NOREPLACE)` never replaces a folder that appeared in the
+/// meantime (another export in the same second). Then fsyncs `root`.
+pub fn publish_in(root: &Path, staging: &Path, timestamp: &str) -> io::Result<PathBuf> {
+    if let Err(e) = fs::set_permissions(staging, fs::Permissions::from_mode(0o755)) {
+        // FAT and exFAT have no modes: everything is readable there anyway.
+        if e.kind() != io::ErrorKind::PermissionDenied {
+            return Err(e);
+        }
+    }
+    let base = format!("{EXPORT_FOLDER_PREFIX}{timestamp}");
+    for attempt in 0u32..1000 {
+        let name = if attempt == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{attempt}")
+        };
+        let folder = root.join(name);
+        match rename_no_replace(staging, &folder) {
+            Ok(()) => {
+                File::open(root)?.sync_all()?;
+                tracing::info!(folder = ?folder, "export published");
+                return Ok(folder);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            // ENOTEMPTY: rename(2) onto an existing empty-or-not folder.
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOTEMPTY as i32) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::ErrorKind::AlreadyExists.into())
+}
+
+/// `renameat2(RENAME_NOREPLACE)`; where the file system refuses the flag
+/// (EINVAL), a check then a plain rename.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+    match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EINVAL) => {
+            if to.symlink_metadata().is_ok() {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            fs::rename(from, to)
+        }
+        Err(errno) => Err(errno.into()),
+    }
+}
+
 /// Writes the planned members of `archive` into a new export folder under
-/// `target`, named for `timestamp` (`YYYYMMDD-HHMMSS`).
+/// `target`, a folder this process may write, named for `timestamp`
+/// (`YYYYMMDD-HHMMSS`).
 pub fn write_export(
     archive: &Archive,
     plan: &ExportPlan,
@@ -91,8 +197,23 @@ pub fn write_export(
     if !target.is_dir() {
         return Err(WriteError::NotAFolder(target.to_owned()));
     }
-    check_free_space(target, plan)?;
-    let staging = Staging::create(target, timestamp)?;
+    let mut root = LocalFolder(target.to_owned());
+    write_export_into(archive, plan, &mut root, timestamp, progress, interrupted)
+}
+
+/// Writes the planned members of `archive` into a new export folder published
+/// into `root`, named for `timestamp` (`YYYYMMDD-HHMMSS`).
+pub fn write_export_into(
+    archive: &Archive,
+    plan: &ExportPlan,
+    root: &mut dyn ExportRoot,
+    timestamp: &str,
+    progress: &mut dyn Progress,
+    interrupted: &AtomicBool,
+) -> Result<Written, WriteError> {
+    let target = root.folder().to_owned();
+    check_free_space(&target, plan)?;
+    let staging = Staging::create(root, timestamp)?;
     let export_data = staging.path.join(EXPORT_DATA_DIR);
     make_dir(&export_data)?;
 
@@ -135,7 +256,7 @@ pub fn write_export(
         bytes = done,
         "every file read back from the device and verified"
     );
-    let folder = staging.publish(target, timestamp)?;
+    let folder = staging.publish(timestamp)?;
     Ok(Written {
         folder,
         files: written.len(),
@@ -164,71 +285,47 @@ fn check_free_space(target: &Path, plan: &ExportPlan) -> Result<(), WriteError> 
 }
 
 /// The hidden folder an export is written into; removed on drop unless published.
-struct Staging {
+struct Staging<'r> {
+    root: &'r mut dyn ExportRoot,
     path: PathBuf,
     published: bool,
 }
 
-impl Staging {
-    fn create(target: &Path, timestamp: &str) -> Result<Staging, WriteError> {
-        for attempt in 0u32..100 {
-            let path = target.join(format!(
-                ".{EXPORT_FOLDER_PREFIX}{timestamp}.{}.{attempt}.partial",
-                std::process::id()
-            ));
-            match fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => {
-                    return Ok(Staging {
-                        path,
-                        published: false,
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(source) => return Err(WriteError::Io { path, source }),
-            }
-        }
-        Err(WriteError::Io {
-            path: target.to_owned(),
-            source: io::ErrorKind::AlreadyExists.into(),
+impl<'r> Staging<'r> {
+    fn create(root: &'r mut dyn ExportRoot, timestamp: &str) -> Result<Staging<'r>, WriteError> {
+        let path = root
+            .create_staging(timestamp)
+            .map_err(|source| WriteError::Io {
+                path: root.folder().to_owned(),
+                source,
+            })?;
+        Ok(Staging {
+            root,
+            path,
+            published: false,
         })
     }
 
     /// Renames the staging folder to its final name, never replacing anything.
-    fn publish(mut self, target: &Path, timestamp: &str) -> Result<PathBuf, WriteError> {
-        set_mode(&self.path, 0o755)?;
-        let base = format!("{EXPORT_FOLDER_PREFIX}{timestamp}");
-        for attempt in 0u32..100 {
-            let name = if attempt == 0 {
-                base.clone()
-            } else {
-                format!("{base}-{attempt}")
-            };
-            let folder = target.join(name);
-            if folder.symlink_metadata().is_ok() {
-                continue;
-            }
-            fs::rename(&self.path, &folder).map_err(|source| WriteError::Io {
-                path: folder.clone(),
+    fn publish(mut self, timestamp: &str) -> Result<PathBuf, WriteError> {
+        let folder = self
+            .root
+            .publish(&self.path, timestamp)
+            .map_err(|source| WriteError::Io {
+                path: self.path.clone(),
                 source,
             })?;
-            self.published = true;
-            sync_dir(target)?;
-            tracing::info!(folder = ?folder, "export published");
-            return Ok(folder);
-        }
-        Err(WriteError::Io {
-            path: target.join(base),
-            source: io::ErrorKind::AlreadyExists.into(),
-        })
+        self.published = true;
+        Ok(folder)
     }
 }
 
-impl Drop for Staging {
+impl Drop for Staging<'_> {
     fn drop(&mut self) {
         if self.published {
             return;
         }
-        match fs::remove_dir_all(&self.path) {
+        match self.root.discard(&self.path) {
             Ok(()) => tracing::info!(staging = ?self.path, "removed the unfinished export"),
             Err(e) => {
                 tracing::error!(staging = ?self.path, error = %e, "could not remove the unfinished export")
@@ -335,16 +432,6 @@ fn sync_filesystem(path: &Path) -> Result<(), WriteError> {
     };
     let dir = File::open(path).map_err(io_err)?;
     nix::unistd::syncfs(&dir).map_err(|errno| io_err(io::Error::from(errno)))
-}
-
-fn sync_dir(path: &Path) -> Result<(), WriteError> {
-    let io_err = |source| WriteError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    File::open(path)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io_err)
 }
 
 /// Sets permissions regardless of the umask. Filesystems without Unix modes

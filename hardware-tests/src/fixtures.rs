@@ -4,7 +4,8 @@
 //! `KIND[@MiB]` and `KIND` is one of
 //! `blank` (zeros), `random` (random bytes), `ext4`, `fat32`, `exfat`, `ntfs` (unencrypted),
 //! `luks1-FS`, `luks2-FS` (PBKDF2 with 1,000 iterations: fast), `luks2argon-FS` (argon2id, 128 MiB,
-//! 4 passes, 4 lanes: the default algorithm; its default 1 GiB cost takes ~47 s per unlock under TCG), `vera-FS` (VeraCrypt, PIM 0 = 500,000 iterations),
+//! 4 passes, 4 lanes: the default algorithm; its default 1 GiB cost takes ~47 s per unlock under TCG),
+//! `luks2argon1g-FS` (argon2id with cryptsetup's default 1 GiB, as formatted on a big machine), `vera-FS` (VeraCrypt, PIM 0 = 500,000 iterations),
 //! `veraN-FS` (VeraCrypt, PIM N), `true-FS` (TrueCrypt), with `FS` one of `ext4`, `fat32`, `exfat`,
 //! `ntfs`, `none`. Sizes default to 64 MiB per part.
 //!
@@ -93,8 +94,8 @@ pub enum Kind {
     Luks {
         /// 1 or 2.
         version: u8,
-        /// argon2id (128 MiB, 4 passes) instead of fast PBKDF2.
-        argon2id: bool,
+        /// argon2id with this much memory (KiB, 4 passes) instead of fast PBKDF2.
+        argon2_kib: Option<u32>,
         /// The filesystem inside.
         fs: Fs,
     },
@@ -152,17 +153,23 @@ fn parse_kind(s: &str) -> Option<Kind> {
     Some(match outer {
         "luks1" => Kind::Luks {
             version: 1,
-            argon2id: false,
+            argon2_kib: None,
             fs,
         },
         "luks2" => Kind::Luks {
             version: 2,
-            argon2id: false,
+            argon2_kib: None,
             fs,
         },
         "luks2argon" => Kind::Luks {
             version: 2,
-            argon2id: true,
+            argon2_kib: Some(128 * 1024),
+            fs,
+        },
+        // What cryptsetup's default gives on a machine with plenty of memory.
+        "luks2argon1g" => Kind::Luks {
+            version: 2,
+            argon2_kib: Some(1024 * 1024),
             fs,
         },
         "true" => Kind::Tcrypt {
@@ -279,7 +286,7 @@ fn volume(kind: Kind, size: u64, passphrase: &str, work: &Path) -> Result<Vec<u8
         Kind::Plain(fs) => fs_image(fs, size, work),
         Kind::Luks {
             version,
-            argon2id,
+            argon2_kib,
             fs,
         } => {
             let offset = if version == 1 { 2 * MIB } else { 16 * MIB };
@@ -315,17 +322,10 @@ fn volume(kind: Kind, size: u64, passphrase: &str, work: &Path) -> Result<Vec<u8
             if version == 2 {
                 cmd.args(["--sector-size", "512"]);
             }
-            if argon2id {
-                cmd.args([
-                    "--pbkdf",
-                    "argon2id",
-                    "--pbkdf-memory",
-                    "131072",
-                    "--pbkdf-parallel",
-                    "4",
-                    "--pbkdf-force-iterations",
-                    "4",
-                ]);
+            if let Some(kib) = argon2_kib {
+                cmd.args(["--pbkdf", "argon2id", "--pbkdf-memory"])
+                    .arg(kib.to_string())
+                    .args(["--pbkdf-parallel", "4", "--pbkdf-force-iterations", "4"]);
             } else {
                 cmd.args(["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"]);
             }

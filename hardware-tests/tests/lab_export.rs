@@ -474,3 +474,43 @@ fn exports_500_megabytes() -> Result {
     assert_exported(&out, "S", &files);
     Ok(())
 }
+
+#[test]
+fn a_key_slot_needing_more_memory_than_the_qube_has_is_error_unlock_generic_and_left_locked(
+) -> Result {
+    // cryptsetup's default on a big machine: argon2id with 1 GiB. In a qube
+    // with less free memory the derivation would get the process killed; the
+    // slot is not tried, and the export says so with one status word.
+    let out = Scenario::new()?
+        .stick("luks2argon1g-ext4", "S")?
+        .disk(Some(PASS), FILES)?
+        .arg("--memory")
+        .arg("768")
+        .run()?;
+    assert_failed_cleanly(&out, "ERROR_UNLOCK_GENERIC");
+    assert_eq!(out.exit, Some(0), "{}", out.raw);
+    Ok(())
+}
+
+#[test]
+fn a_desktop_automounter_mounting_our_mapping_mid_export_is_unmounted_before_locking() -> Result {
+    // As udisks would: as soon as our mapping appears, mount it elsewhere too.
+    let files = slow_files();
+    let files: Vec<(&str, &[u8])> = files
+        .iter()
+        .take(4)
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let out = Scenario::new()?
+        .stick("luks2-ext4@160", "S")?
+        .disk(Some(PASS), &files)?
+        .arg("--shell-command")
+        .arg(
+            "(while ! ls /dev/mapper/sd-export-* >/dev/null 2>&1; do sleep 0.02; done; \
+             mkdir -p /media/auto; m=$(ls /dev/mapper/sd-export-*); \
+             until mount -o ro \"$m\" /media/auto 2>/dev/null; do sleep 0.05; done) &",
+        )
+        .run()?;
+    assert_exported(&out, "S", &files);
+    Ok(())
+}

@@ -21,13 +21,83 @@
 //! Zero-filled (blank) volumes and plain filesystems are never candidates.
 //! An unlocked volume counts as writable whether or not it is mounted yet: the
 //! export mounts it without needing the passphrase.
+//!
+//! Everything an export does to a drive goes through one seam, the [`Devices`]
+//! trait (stratisd's engine): [`real::RealDevices`] asks the privileged helper
+//! (`sdw-devices-helper`, [`real::helper`]) to scan, unlock, mount, publish,
+//! unmount and lock; [`sim::SimDevices`] keeps drives as folders, for tests.
 
-pub mod udev;
+pub mod real;
+pub mod sim;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use sdw_protocol::Passphrase;
+use serde::{Deserialize, Serialize};
+
+use crate::volume::{Filesystem, VolumeError};
+
+/// The drive scan failed: the state of the export drive is unknown.
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
+pub enum ScanError {
+    #[error("udev enumeration failed: {0}")]
+    Udev(String),
+    #[error("could not read {path:?}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    /// The privileged helper could not be started, or died, or refused.
+    #[error("the privileged helper: {0}")]
+    Helper(String),
+}
+
+/// A mounted export volume: where, which file system, and whether this
+/// export mounted it (and so unmounts it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountPoint {
+    pub path: PathBuf,
+    pub filesystem: Filesystem,
+    pub mounted_by_us: bool,
+}
+
+/// Everything an export does to a drive. Volumes are named by the kernel name
+/// that [`Devices::scan`] reported (`sdb1`); an implementation remembers what
+/// it unlocked and mounted itself, and [`Devices::unmount`] and
+/// [`Devices::lock`] undo only that: a volume the user unlocked or mounted by
+/// hand is left as it was found (only synced).
+///
+/// Export folders are made through the seam too, because the mount's root may
+/// belong to root: [`Devices::create_staging`] makes a hidden staging folder
+/// the caller can write, [`Devices::publish`] renames it to
+/// `sd-export-TIMESTAMP` without replacing anything, [`Devices::discard`]
+/// removes it. `timestamp` is `YYYYMMDD-HHMMSS`.
+pub trait Devices {
+    /// The drives on the USB bus, as they are now.
+    fn scan(&mut self) -> Result<Vec<Drive>, ScanError>;
+    /// Opens a dm-crypt mapping on a locked volume with the passphrase.
+    fn unlock(&mut self, volume: &str, passphrase: &Passphrase) -> Result<(), VolumeError>;
+    /// Mounts the unlocked volume `nosuid,nodev,noexec`, writable by the
+    /// caller, or finds where it is already mounted.
+    fn mount(&mut self, volume: &str) -> Result<MountPoint, VolumeError>;
+    /// Makes a new hidden staging folder at the root of the mounted volume.
+    fn create_staging(&mut self, volume: &str, timestamp: &str) -> Result<PathBuf, VolumeError>;
+    /// Renames a staging folder to `sd-export-TIMESTAMP` (or `-1`, `-2`, ...)
+    /// and returns the final path.
+    fn publish(
+        &mut self,
+        volume: &str,
+        staging: &Path,
+        timestamp: &str,
+    ) -> Result<PathBuf, VolumeError>;
+    /// Removes an unpublished staging folder and everything in it.
+    fn discard(&mut self, volume: &str, staging: &Path) -> Result<(), VolumeError>;
+    /// Syncs; unmounts if this export mounted it.
+    fn unmount(&mut self, volume: &str) -> Result<(), VolumeError>;
+    /// Unmounts every mount of the mapping and closes it, if this export
+    /// opened it.
+    fn lock(&mut self, volume: &str) -> Result<(), VolumeError>;
+}
 
 /// One drive on the USB bus, with its volumes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drive {
     /// Kernel name, e.g. `sdb`.
     pub name: String,
@@ -36,7 +106,7 @@ pub struct Drive {
 }
 
 /// A whole unpartitioned drive, or one partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
     /// Kernel name, e.g. `sdb1`.
     pub name: String,
@@ -47,7 +117,7 @@ pub struct Volume {
 }
 
 /// What the first sectors of a volume say about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Signature {
     Luks,
     /// A recognised filesystem or other signature (`ext4`, `vfat`, `swap`, ...).
@@ -61,7 +131,7 @@ pub enum Signature {
 }
 
 /// An open dm-crypt mapping, e.g. `/dev/mapper/luks-…` on `/dev/dm-0`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mapping {
     /// The mapping's name under `/dev/mapper/`.
     pub name: String,

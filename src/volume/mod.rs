@@ -1,24 +1,30 @@
-//! An export volume's life: [`Locked`] -> [`Unlocked`] -> [`Mounted`], each
-//! state a value, each undo a guard. Dropping a `Mounted` unmounts it; dropping
-//! an `Unlocked` locks it, so an error anywhere still leaves the drive locked.
-//! The explicit [`Mounted::unmount`] and [`Unlocked::lock`] report what
-//! failed, which a drop cannot. What we did not do, we do not undo: a volume
-//! that the user had unlocked or mounted by hand is left as it was found.
+//! An export volume's life: locked -> [`Unlocked`] -> [`Mounted`], each state
+//! a value, each undo a guard, all through the [`Devices`] seam. Dropping a
+//! `Mounted` unmounts it; dropping an `Unlocked` locks it, so an error anywhere
+//! still leaves the drive locked. The explicit [`Mounted::unmount`] and
+//! [`Unlocked::lock`] report what failed, which a drop cannot. What we did not
+//! do, we do not undo: the [`Devices`] implementation remembers what it opened
+//! and mounted, and leaves a volume the user had unlocked or mounted by hand
+//! as it was found.
 //!
-//! [`crypt`] owns libcryptsetup (LUKS, VeraCrypt, TrueCrypt); [`mount`] owns
-//! mount(2), umount(2) and filesystem recognition.
+//! A [`Mounted`] volume is also the [`ExportRoot`] the writer publishes into.
+//! [`filesystem`] recognises the file system from its first bytes.
 
-pub mod crypt;
-pub mod mount;
+pub mod filesystem;
 
+use std::io;
 use std::path::{Path, PathBuf};
 
 use sdw_protocol::Passphrase;
+use serde::{Deserialize, Serialize};
 
-use crate::device::{Mapping, Volume};
+use crate::device::{Devices, MountPoint};
+use crate::writer::ExportRoot;
+pub use filesystem::Filesystem;
 
-/// Why a volume could not be unlocked, mounted, unmounted or locked.
-#[derive(Debug, thiserror::Error)]
+/// Why a volume could not be unlocked, mounted, unmounted or locked. Crosses
+/// the pipe from the privileged helper, so every field is plain data.
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
 pub enum VolumeError {
     #[error("no key slot of {0:?} opens with this passphrase")]
     WrongPassphrase(PathBuf),
@@ -26,6 +32,8 @@ pub enum VolumeError {
     Unlock { device: PathBuf, reason: String },
     #[error("could not mount {device:?}: {reason}")]
     Mount { device: PathBuf, reason: String },
+    #[error("could not make, publish or remove the export folder: {reason}")]
+    ExportFolder { reason: String },
     #[error("{0:?} is busy and could not be unmounted")]
     UnmountBusy(PathBuf),
     #[error("could not unmount {mount_point:?}: {reason}")]
@@ -37,144 +45,140 @@ pub enum VolumeError {
     Lock { mapping: String, reason: String },
 }
 
-/// A locked encrypted volume.
-#[derive(Debug)]
-pub struct Locked {
-    volume: Volume,
-}
-
-/// An open dm-crypt mapping; locked again on drop if we opened it.
-#[derive(Debug)]
-pub struct Unlocked {
-    mapping: String,
-    devnode: PathBuf,
-    mounted_at: Option<PathBuf>,
-    opened_by_us: bool,
-}
-
-/// A mounted unlocked volume; unmounted on drop if we mounted it. The mapping
-/// is dropped (and so locked) after the unmount.
-#[derive(Debug)]
-pub struct Mounted {
-    mount_point: PathBuf,
-    mounted_by_us: bool,
+/// An unlocked volume (by us or by hand); locked again on drop if we unlocked it.
+pub struct Unlocked<'d> {
+    devices: &'d mut dyn Devices,
+    volume: String,
     released: bool,
-    unlocked: Option<Unlocked>,
 }
 
-impl Locked {
-    pub fn new(volume: Volume) -> Locked {
-        Locked { volume }
-    }
+/// A mounted unlocked volume; unmounted on drop if we mounted it. The volume
+/// is then dropped too, and so locked.
+pub struct Mounted<'d> {
+    /// Always `Some` until [`Mounted::unmount`] hands it back.
+    unlocked: Option<Unlocked<'d>>,
+    mount: MountPoint,
+}
 
-    /// Unlocks with the passphrase: LUKS by its header; a volume without
-    /// signature as VeraCrypt, then TrueCrypt.
-    pub fn unlock(self, passphrase: &Passphrase) -> Result<Unlocked, VolumeError> {
-        let mapping = crypt::mapping_name(&self.volume.name);
-        crypt::open(&self.volume, &mapping, passphrase)?;
-        tracing::info!(device = ?self.volume.devnode, %mapping, "unlocked");
+impl<'d> Unlocked<'d> {
+    /// Unlocks a locked volume with the passphrase: LUKS by its header; a
+    /// volume without signature as VeraCrypt, then TrueCrypt.
+    pub fn unlock(
+        devices: &'d mut dyn Devices,
+        volume: &str,
+        passphrase: &Passphrase,
+    ) -> Result<Unlocked<'d>, VolumeError> {
+        devices.unlock(volume, passphrase)?;
+        tracing::info!(volume, "unlocked");
         Ok(Unlocked {
-            devnode: Path::new("/dev/mapper").join(&mapping),
-            mapping,
-            mounted_at: None,
-            opened_by_us: true,
-        })
-    }
-}
-
-impl Unlocked {
-    /// A mapping the user opened by hand (possibly mounted): it stays open.
-    pub fn found(mapping: &Mapping) -> Unlocked {
-        Unlocked {
-            mapping: mapping.name.clone(),
-            devnode: mapping.devnode.clone(),
-            mounted_at: mapping.mount_point.clone(),
-            opened_by_us: false,
-        }
-    }
-
-    /// Mounts the unlocked filesystem `nosuid,nodev,noexec` under a private
-    /// folder, or uses the existing mount point.
-    pub fn mount(mut self) -> Result<Mounted, VolumeError> {
-        if let Some(existing) = self.mounted_at.take() {
-            tracing::info!(mount_point = ?existing, "writing to the volume where it is already mounted");
-            return Ok(Mounted {
-                mount_point: existing,
-                mounted_by_us: false,
-                released: false,
-                unlocked: Some(self),
-            });
-        }
-        let mount_point = mount::mount_private(&self.devnode)?;
-        Ok(Mounted {
-            mount_point,
-            mounted_by_us: true,
+            devices,
+            volume: volume.to_owned(),
             released: false,
-            unlocked: Some(self),
         })
     }
 
-    /// Closes the mapping if we opened it.
-    pub fn lock(mut self) -> Result<(), VolumeError> {
-        self.lock_now()
+    /// A volume the user unlocked by hand (possibly mounted): it stays open.
+    pub fn found(devices: &'d mut dyn Devices, volume: &str) -> Unlocked<'d> {
+        Unlocked {
+            devices,
+            volume: volume.to_owned(),
+            released: false,
+        }
     }
 
-    fn lock_now(&mut self) -> Result<(), VolumeError> {
-        if !self.opened_by_us {
-            return Ok(());
-        }
-        self.opened_by_us = false;
-        crypt::close(&self.mapping)?;
-        tracing::info!(mapping = %self.mapping, "locked");
-        Ok(())
+    /// Mounts the unlocked file system, or finds where it is mounted.
+    pub fn mount(self) -> Result<Mounted<'d>, VolumeError> {
+        let mount = self.devices.mount(&self.volume)?;
+        tracing::info!(volume = %self.volume, ?mount, "mounted");
+        Ok(Mounted {
+            unlocked: Some(self),
+            mount,
+        })
+    }
+
+    /// Locks the volume if we unlocked it.
+    pub fn lock(mut self) -> Result<(), VolumeError> {
+        self.released = true;
+        self.devices.lock(&self.volume)
     }
 }
 
-impl Drop for Unlocked {
+impl Drop for Unlocked<'_> {
     fn drop(&mut self) {
-        if let Err(error) = self.lock_now() {
+        if self.released {
+            return;
+        }
+        if let Err(error) = self.devices.lock(&self.volume) {
             tracing::error!(%error, "could not lock the volume");
         }
     }
 }
 
-impl Mounted {
+impl<'d> Mounted<'d> {
     pub fn path(&self) -> &Path {
-        &self.mount_point
+        &self.mount.path
     }
 
-    /// Syncs and unmounts if we mounted it; gives back the unlocked volume.
-    pub fn unmount(mut self) -> Result<Unlocked, VolumeError> {
-        self.unmount_now()?;
-        self.unlocked.take().ok_or_else(|| VolumeError::Unmount {
-            mount_point: self.mount_point.clone(),
+    pub fn filesystem(&self) -> Filesystem {
+        self.mount.filesystem
+    }
+
+    /// Syncs, and unmounts if we mounted it; gives back the unlocked volume.
+    /// On failure the volume is still dropped, and so locked if we can.
+    pub fn unmount(mut self) -> Result<Unlocked<'d>, VolumeError> {
+        let unlocked = self.unlocked.take().ok_or_else(|| VolumeError::Unmount {
+            mount_point: self.mount.path.clone(),
             reason: "already released".into(),
-        })
+        })?;
+        unlocked.devices.unmount(&unlocked.volume)?;
+        Ok(unlocked)
     }
 
-    fn unmount_now(&mut self) -> Result<(), VolumeError> {
-        if self.released {
-            return Ok(());
-        }
-        if self.mounted_by_us {
-            mount::unmount_private(&self.mount_point)?;
-        } else {
-            mount::sync(&self.mount_point)?;
-        }
-        self.released = true;
-        Ok(())
+    fn unlocked(&mut self) -> io::Result<&mut Unlocked<'d>> {
+        self.unlocked
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the volume was already unmounted"))
     }
 }
 
-impl Drop for Mounted {
+impl Drop for Mounted<'_> {
     fn drop(&mut self) {
-        if let Err(error) = self.unmount_now() {
-            tracing::error!(%error, "could not unmount the volume");
-            if self.mounted_by_us && !self.released {
-                // Still mounted: locking would fail and lose nothing; detach so
-                // that no mount outlives us, then let the mapping close.
-                mount::detach(&self.mount_point);
+        if let Some(unlocked) = self.unlocked.as_mut() {
+            if let Err(error) = unlocked.devices.unmount(&unlocked.volume) {
+                tracing::error!(%error, "could not unmount the volume");
             }
         }
+    }
+}
+
+/// The writer publishes into the mounted volume through the seam, because the
+/// volume's root may belong to root.
+impl ExportRoot for Mounted<'_> {
+    fn folder(&self) -> &Path {
+        &self.mount.path
+    }
+
+    fn create_staging(&mut self, timestamp: &str) -> io::Result<PathBuf> {
+        let unlocked = self.unlocked()?;
+        unlocked
+            .devices
+            .create_staging(&unlocked.volume, timestamp)
+            .map_err(io::Error::other)
+    }
+
+    fn publish(&mut self, staging: &Path, timestamp: &str) -> io::Result<PathBuf> {
+        let unlocked = self.unlocked()?;
+        unlocked
+            .devices
+            .publish(&unlocked.volume, staging, timestamp)
+            .map_err(io::Error::other)
+    }
+
+    fn discard(&mut self, staging: &Path) -> io::Result<()> {
+        let unlocked = self.unlocked()?;
+        unlocked
+            .devices
+            .discard(&unlocked.volume, staging)
+            .map_err(io::Error::other)
     }
 }

@@ -1,5 +1,6 @@
-//! The real device scan: enumerates block devices with libudev and copies what
-//! [`classify`](super::classify) needs into [`Drive`] snapshots, reading sysfs
+//! The real device scan, run by the privileged helper: enumerates block
+//! devices with libudev and copies what [`classify`](crate::device::classify)
+//! needs into [`Drive`] snapshots, reading sysfs
 //! for dm-crypt holders, `/proc/self/mountinfo` for mounts and the first 4 KiB
 //! of each volume for its signature. Reads only; changes nothing.
 
@@ -8,7 +9,7 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{signature_of, Drive, Mapping, Volume};
+use crate::device::{signature_of, Drive, Mapping, ScanError, Volume};
 use crate::text::decode_escapes;
 
 /// How many bytes of a volume are read to judge its signature.
@@ -17,28 +18,16 @@ const SNIFF_BYTES: usize = 4096;
 /// Kernel name prefixes of the qube's own disks and of virtual devices.
 const NOT_EXPORT_DRIVES: &[&str] = &["xvd", "loop", "zram", "dm-", "ram", "sr", "md", "nbd", "vd"];
 
-#[derive(Debug, thiserror::Error)]
-pub enum ScanError {
-    #[error("udev enumeration failed: {0}")]
-    Udev(std::io::Error),
-    #[error("could not read {path:?}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+fn udev_error(e: std::io::Error) -> ScanError {
+    ScanError::Udev(e.to_string())
 }
 
 /// Enumerates the USB drives attached to this qube.
 pub fn scan() -> Result<Vec<Drive>, ScanError> {
     let mounts = mount_points()?;
-    let mut enumerator = ::udev::Enumerator::new().map_err(ScanError::Udev)?;
-    enumerator
-        .match_subsystem("block")
-        .map_err(ScanError::Udev)?;
-    let devices: Vec<::udev::Device> = enumerator
-        .scan_devices()
-        .map_err(ScanError::Udev)?
-        .collect();
+    let mut enumerator = ::udev::Enumerator::new().map_err(udev_error)?;
+    enumerator.match_subsystem("block").map_err(udev_error)?;
+    let devices: Vec<::udev::Device> = enumerator.scan_devices().map_err(udev_error)?.collect();
     let mut drives = Vec::new();
     for disk in devices
         .iter()
@@ -132,13 +121,13 @@ fn volume_of(
     })
 }
 
-fn read_head(devnode: &Path) -> Result<Vec<u8>, ScanError> {
+pub(super) fn read_head(devnode: &Path) -> Result<Vec<u8>, ScanError> {
     let mut buffer = Vec::with_capacity(SNIFF_BYTES);
     File::open(devnode)
         .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut buffer))
         .map_err(|source| ScanError::Read {
             path: devnode.to_owned(),
-            source,
+            reason: source.to_string(),
         })?;
     Ok(buffer)
 }
@@ -163,31 +152,51 @@ fn crypt_holder(syspath: &Path, mounts: &HashMap<String, PathBuf>) -> Option<Map
 }
 
 /// `major:minor` -> first mount point, from `/proc/self/mountinfo`.
-fn mount_points() -> Result<HashMap<String, PathBuf>, ScanError> {
+pub(super) fn mount_points() -> Result<HashMap<String, PathBuf>, ScanError> {
     let path = Path::new("/proc/self/mountinfo");
     let text = fs::read_to_string(path).map_err(|source| ScanError::Read {
         path: path.to_owned(),
-        source,
+        reason: source.to_string(),
     })?;
     Ok(parse_mountinfo(&text))
 }
 
 pub(crate) fn parse_mountinfo(text: &str) -> HashMap<String, PathBuf> {
     let mut mounts = HashMap::new();
-    for line in text.lines() {
+    for (dev, mount_point) in mountinfo_entries(text) {
+        mounts.entry(dev).or_insert(mount_point);
+    }
+    mounts
+}
+
+/// Every `(major:minor, mount point)` of a mountinfo text, in order.
+fn mountinfo_entries(text: &str) -> impl Iterator<Item = (String, PathBuf)> + '_ {
+    text.lines().filter_map(|line| {
         let mut fields = line.split(' ');
-        if let (Some(_id), Some(_parent), Some(dev), Some(_root), Some(mount_point)) = (
+        match (
             fields.next(),
             fields.next(),
             fields.next(),
             fields.next(),
             fields.next(),
         ) {
-            mounts
-                .entry(dev.to_owned())
-                .or_insert_with(|| PathBuf::from(decode_escapes(mount_point, b'\\', 3, 8)));
+            (Some(_id), Some(_parent), Some(dev), Some(_root), Some(mount_point)) => Some((
+                dev.to_owned(),
+                PathBuf::from(decode_escapes(mount_point, b'\\', 3, 8)),
+            )),
+            _ => None,
         }
-    }
+    })
+}
+
+/// Every mount point of the device `major:minor`, last mounted first.
+pub(super) fn all_mounts_of(dev: &str) -> Vec<PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut mounts: Vec<PathBuf> = mountinfo_entries(&text)
+        .filter(|(d, _)| d == dev)
+        .map(|(_, m)| m)
+        .collect();
+    mounts.reverse();
     mounts
 }
 

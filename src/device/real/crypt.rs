@@ -1,5 +1,8 @@
 //! libcryptsetup, and nothing else: opening a LUKS1/LUKS2 volume by its header,
-//! or a signature-less volume as VeraCrypt then TrueCrypt (they cannot be
+//! trying only the key slots whose key derivation fits in the memory the qube
+//! has free (an argon2id slot made on a big machine may need 1 GiB: deriving it
+//! in a small qube gets the process killed), or a signature-less volume as
+//! VeraCrypt then TrueCrypt (they cannot be
 //! recognised without the passphrase; only the default PIM can be tried, as the
 //! protocol carries no PIM), and closing a mapping. libcryptsetup's own
 //! messages go to our log, never to stderr. The passphrase is handed to the
@@ -10,13 +13,13 @@ use std::sync::Once;
 use std::time::Duration;
 
 use libcryptsetup_rs::consts::flags::{CryptActivate, CryptDeactivate, CryptTcrypt};
-use libcryptsetup_rs::consts::vals::{CryptLogLevel, EncryptionFormat};
+use libcryptsetup_rs::consts::vals::{CryptLogLevel, EncryptionFormat, KeyslotInfo};
 use libcryptsetup_rs::{CryptInit, CryptParamsTcrypt, CryptParamsTcryptRef, LibcryptErr};
 use sdw_protocol::Passphrase;
 use zeroize::Zeroize;
 
-use super::VolumeError;
 use crate::device::{Signature, Volume};
+use crate::volume::VolumeError;
 
 const CLOSE_ATTEMPTS: u32 = 10;
 
@@ -41,15 +44,38 @@ pub fn open(volume: &Volume, mapping: &str, passphrase: &Passphrase) -> Result<(
                 .context_handle()
                 .load::<()>(None, None)
                 .map_err(unlock_error)?;
-            crypt
-                .activate_handle()
-                .activate_by_passphrase(
+            let slots = key_slots(&mut crypt);
+            let plan = plan_key_slots(&slots, available_memory_kib());
+            tracing::info!(
+                ?slots,
+                ?plan,
+                "LUKS key slots (slot, KiB of memory to derive)"
+            );
+            for slot in &plan.fitting {
+                match crypt.activate_handle().activate_by_passphrase(
                     Some(mapping),
-                    None,
+                    Some(*slot),
                     passphrase.expose_bytes(),
                     CryptActivate::empty(),
-                )
-                .map_err(unlock_error)?;
+                ) {
+                    Ok(_) => return Ok(()),
+                    Err(e) => match classify(device, e) {
+                        VolumeError::WrongPassphrase(_) => continue,
+                        other => return Err(other),
+                    },
+                }
+            }
+            return Err(match plan.too_big.first() {
+                None => VolumeError::WrongPassphrase(device.to_owned()),
+                Some((slot, needed)) => VolumeError::Unlock {
+                    device: device.to_owned(),
+                    reason: format!(
+                        "key slot {slot} needs {} MiB to derive its key, more than this qube has free ({} MiB); no other slot opened",
+                        needed / 1024,
+                        plan.available_kib / 1024
+                    ),
+                },
+            });
         }
         _ => {
             load_tcrypt(&mut crypt, device, passphrase)?;
@@ -60,6 +86,67 @@ pub fn open(volume: &Volume, mapping: &str, passphrase: &Passphrase) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Memory kept free beside a key derivation (KiB).
+const DERIVATION_MARGIN_KIB: u64 = 64 * 1024;
+
+/// A key slot and the memory its key derivation needs (KiB).
+type SlotNeed = (u32, u64);
+
+/// Which key slots to try, in order, and which were left out for memory.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SlotPlan {
+    pub fitting: Vec<u32>,
+    pub too_big: Vec<(u32, u64)>,
+    pub available_kib: u64,
+}
+
+/// Splits `(slot, KiB needed)` into those whose derivation fits in
+/// `available_kib` (with a margin) and those that do not. Pure.
+pub fn plan_key_slots(slots: &[(u32, u64)], available_kib: u64) -> SlotPlan {
+    let (fit, too_big): (Vec<SlotNeed>, Vec<SlotNeed>) = slots
+        .iter()
+        .partition(|(_, kib)| kib.saturating_add(DERIVATION_MARGIN_KIB) <= available_kib);
+    SlotPlan {
+        fitting: fit.into_iter().map(|(slot, _)| slot).collect(),
+        too_big,
+        available_kib,
+    }
+}
+
+/// The active key slots and the memory each one's key derivation needs (KiB;
+/// 0 for PBKDF2).
+fn key_slots(crypt: &mut libcryptsetup_rs::CryptDevice) -> Vec<(u32, u64)> {
+    let max =
+        libcryptsetup_rs::CryptKeyslotHandle::max_keyslots(EncryptionFormat::Luks2).unwrap_or(32);
+    let mut slots = Vec::new();
+    for slot in 0..max {
+        let mut handle = crypt.keyslot_handle();
+        if matches!(
+            handle.status(slot),
+            Ok(KeyslotInfo::Active | KeyslotInfo::ActiveLast)
+        ) {
+            let kib = handle
+                .get_pbkdf(slot)
+                .map(|p| u64::from(p.max_memory_kb))
+                .unwrap_or(0);
+            slots.push((slot, kib));
+        }
+    }
+    slots
+}
+
+/// `MemAvailable` from /proc/meminfo (KiB); unknown is taken as plenty.
+fn available_memory_kib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("MemAvailable:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(u64::MAX)
 }
 
 /// The header hashes of VeraCrypt and TrueCrypt, most likely first.
@@ -187,6 +274,17 @@ mod tests {
     use std::io;
 
     use super::*;
+
+    #[test]
+    fn tries_only_key_slots_whose_derivation_fits_in_free_memory() {
+        let gib = 1024 * 1024;
+        let plan = plan_key_slots(&[(0, gib), (1, 0), (2, 64 * 1024)], 600 * 1024);
+        assert_eq!(plan.fitting, vec![1, 2]);
+        assert_eq!(plan.too_big, vec![(0, gib)]);
+        let plenty = plan_key_slots(&[(0, gib)], 4 * gib);
+        assert_eq!(plenty.fitting, vec![0]);
+        assert!(plenty.too_big.is_empty());
+    }
 
     #[test]
     fn mapping_names_are_safe_for_device_mapper() {

@@ -12,76 +12,60 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-use super::VolumeError;
+use crate::volume::filesystem::HEAD_BYTES;
+use crate::volume::{Filesystem, VolumeError};
 
-/// Where private mount folders are made, unless `SDW_MOUNT_BASE` says otherwise.
+/// Where private mount folders are made.
 const MOUNT_BASE: &str = "/run/sdw-devices";
 const UNMOUNT_ATTEMPTS: u32 = 5;
 
-/// Filesystems an export can be written to.
+/// Who may write the mounted file system: the uid and gid of the unprivileged
+/// process that asked the helper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Filesystem {
-    Ext,
-    Vfat,
-    Exfat,
-    Ntfs,
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
 }
 
-impl Filesystem {
-    /// Recognises the filesystem from the first 4 KiB of the unlocked device.
-    pub fn recognise(head: &[u8]) -> Option<Filesystem> {
-        let at =
-            |offset: usize, magic: &[u8]| head.get(offset..offset + magic.len()) == Some(magic);
-        if at(1080, &[0x53, 0xef]) {
-            Some(Filesystem::Ext)
-        } else if at(3, b"EXFAT   ") {
-            Some(Filesystem::Exfat)
-        } else if at(3, b"NTFS    ") {
-            Some(Filesystem::Ntfs)
-        } else if at(510, &[0x55, 0xaa])
-            && (at(82, b"FAT32   ") || at(54, b"FAT16   ") || at(54, b"FAT12   "))
-        {
-            Some(Filesystem::Vfat)
-        } else {
-            None
+/// Names in UTF-8; on file systems without owners, everything belongs to
+/// `owner` and is readable by all.
+fn options(filesystem: Filesystem, owner: Owner) -> String {
+    let Owner { uid, gid } = owner;
+    match filesystem {
+        Filesystem::Ext => String::new(),
+        Filesystem::Vfat => {
+            format!("utf8=1,shortname=mixed,uid={uid},gid={gid},umask=0022")
         }
-    }
-
-    fn kernel_type(self) -> &'static str {
-        match self {
-            Filesystem::Ext => "ext4",
-            Filesystem::Vfat => "vfat",
-            Filesystem::Exfat => "exfat",
-            Filesystem::Ntfs => "ntfs3",
-        }
-    }
-
-    /// Names in UTF-8, files readable by all on filesystems without modes.
-    fn options(self) -> &'static str {
-        match self {
-            Filesystem::Ext => "",
-            Filesystem::Vfat => "utf8=1,shortname=mixed,umask=0022",
-            Filesystem::Exfat => "iocharset=utf8,umask=0022",
-            Filesystem::Ntfs => "iocharset=utf8,umask=0022",
+        Filesystem::Exfat | Filesystem::Ntfs => {
+            format!("iocharset=utf8,uid={uid},gid={gid},umask=0022")
         }
     }
 }
 
-/// Mounts `device` under a new private folder and returns the folder.
-pub fn mount_private(device: &Path) -> Result<PathBuf, VolumeError> {
+/// Reads the first bytes of an unlocked device and recognises its file system.
+pub fn recognise(device: &Path) -> Result<Filesystem, VolumeError> {
     let failed = |reason: String| VolumeError::Mount {
         device: device.to_owned(),
         reason,
     };
-    let mut head = Vec::with_capacity(4096);
+    let mut head = Vec::with_capacity(HEAD_BYTES);
     File::open(device)
-        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .and_then(|f| f.take(HEAD_BYTES as u64).read_to_end(&mut head))
         .map_err(|e| failed(format!("cannot read the unlocked volume: {e}")))?;
-    let filesystem = Filesystem::recognise(&head)
-        .ok_or_else(|| failed("no supported filesystem inside".into()))?;
-    let base = std::env::var_os("SDW_MOUNT_BASE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(MOUNT_BASE));
+    Filesystem::recognise(&head).ok_or_else(|| failed("no supported filesystem inside".into()))
+}
+
+/// Mounts `device` under a new private folder and returns the folder.
+pub fn mount_private(
+    device: &Path,
+    filesystem: Filesystem,
+    owner: Owner,
+) -> Result<PathBuf, VolumeError> {
+    let failed = |reason: String| VolumeError::Mount {
+        device: device.to_owned(),
+        reason,
+    };
+    let base = PathBuf::from(MOUNT_BASE);
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -98,7 +82,7 @@ pub fn mount_private(device: &Path) -> Result<PathBuf, VolumeError> {
         &folder,
         Some(filesystem.kernel_type()),
         flags,
-        Some(filesystem.options()),
+        Some(options(filesystem, owner).as_str()),
     ) {
         let _ = fs::remove_dir(&folder);
         return Err(failed(format!(
@@ -110,7 +94,7 @@ pub fn mount_private(device: &Path) -> Result<PathBuf, VolumeError> {
     Ok(folder)
 }
 
-/// Flushes a mounted filesystem we did not mount ourselves.
+/// Flushes a mounted file system.
 pub fn sync(mount_point: &Path) -> Result<(), VolumeError> {
     let unmount_error = |reason: String| VolumeError::Unmount {
         mount_point: mount_point.to_owned(),
@@ -167,40 +151,20 @@ pub fn detach(mount_point: &Path) {
 mod tests {
     use super::*;
 
-    fn with(offset: usize, magic: &[u8]) -> Vec<u8> {
-        let mut head = vec![0u8; 4096];
-        head[offset..offset + magic.len()].copy_from_slice(magic);
-        head
-    }
-
     #[test]
-    fn recognises_the_supported_filesystems() {
+    fn owner_is_a_mount_option_only_where_files_have_no_owner() {
+        let owner = Owner {
+            uid: 1000,
+            gid: 1001,
+        };
+        assert_eq!(options(Filesystem::Ext, owner), "");
         assert_eq!(
-            Filesystem::recognise(&with(1080, &[0x53, 0xef])),
-            Some(Filesystem::Ext)
+            options(Filesystem::Vfat, owner),
+            "utf8=1,shortname=mixed,uid=1000,gid=1001,umask=0022"
         );
         assert_eq!(
-            Filesystem::recognise(&with(3, b"EXFAT   ")),
-            Some(Filesystem::Exfat)
-        );
-        assert_eq!(
-            Filesystem::recognise(&with(3, b"NTFS    ")),
-            Some(Filesystem::Ntfs)
-        );
-        let mut fat32 = with(82, b"FAT32   ");
-        fat32[510] = 0x55;
-        fat32[511] = 0xaa;
-        assert_eq!(Filesystem::recognise(&fat32), Some(Filesystem::Vfat));
-    }
-
-    #[test]
-    fn refuses_unknown_or_short_heads() {
-        assert_eq!(Filesystem::recognise(&[0u8; 4096]), None);
-        assert_eq!(Filesystem::recognise(&[0u8; 100]), None);
-        assert_eq!(
-            Filesystem::recognise(&with(82, b"FAT32   ")),
-            None,
-            "no boot signature"
+            options(Filesystem::Exfat, owner),
+            "iocharset=utf8,uid=1000,gid=1001,umask=0022"
         );
     }
 }
