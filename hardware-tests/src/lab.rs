@@ -194,7 +194,8 @@ pub struct RunSpec {
     /// Extra files: (host source, absolute guest path).
     pub extra_files: Vec<(PathBuf, String)>,
     /// The device binary (default: `sdw-devices` beside this executable). In the installed mode it
-    /// replaces the package's `/usr/bin/sdw-devices` when given.
+    /// replaces the package's `/usr/bin/sdw-devices` when given (and an `sdw-devices-helper` beside it
+    /// replaces the package's helper).
     pub devices_binary: Option<PathBuf>,
     /// Boot the installed Debian system instead of the initramfs alone.
     pub installed: Option<Installed>,
@@ -569,6 +570,9 @@ fn stick_args(stick: &Stick, drive_id: &str, dev_id: &str) -> (String, String) {
     )
 }
 
+/// Where the package installs the privileged helper.
+const INSTALLED_HELPER: &str = "/usr/libexec/sdw-devices/sdw-devices-helper";
+
 /// Boots the guest once and returns what it saw. Errors only when the lab itself failed.
 pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
     let start = Instant::now();
@@ -590,7 +594,13 @@ pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
         Some(installed) => {
             let deb = find_package(&installed.packages)?;
             if let Some(d) = devices.take() {
-                // A binary given beside the package replaces the package's.
+                // A binary given beside the package replaces the package's, and so does the privileged
+                // helper built beside it.
+                let helper = d.with_file_name("sdw-devices-helper");
+                if helper.exists() {
+                    spec.extra_files
+                        .push((helper, INSTALLED_HELPER.to_string()));
+                }
                 spec.extra_files
                     .push((d, "/usr/bin/sdw-devices".to_string()));
             }
