@@ -5,6 +5,8 @@
 //! - `sdw-devices export ARCHIVE --to DIR`: export into a folder already mounted.
 //! - `sdw-devices qrexec-service`: the `securedrop.Export` qrexec service;
 //!   the archive on stdin, the status word on stdout.
+//! - `sdw-devices --sim DIR ...`: any of the above against simulated drives
+//!   (`device::sim`), for tests; the only way the simulator is chosen.
 //!
 //! Arguments are parsed by hand rather than with clap: a usage error must still
 //! end in exactly one status word, and clap would print help text.
@@ -18,6 +20,9 @@ use sdw_protocol::{Command, Status};
 
 use crate::archive::{Archive, Inspected};
 use crate::device::real::RealDevices;
+use crate::device::sim::SimDevices;
+use crate::device::Devices;
+use crate::disk::DiskError;
 use crate::status::Error;
 use crate::{disk, log, print, writer};
 
@@ -25,8 +30,32 @@ use crate::{disk, log, print, writer};
 #[derive(Debug, PartialEq, Eq)]
 pub enum Invocation {
     HandleArchive(PathBuf),
-    ExportTo { archive: PathBuf, target: PathBuf },
+    ExportTo {
+        archive: PathBuf,
+        target: PathBuf,
+    },
     QrexecService,
+    /// `--sim DIR` before any other form: the drives are simulated in `DIR`.
+    Simulated {
+        dir: PathBuf,
+        inner: Box<Invocation>,
+    },
+}
+
+/// Which drives an invocation works on.
+#[derive(Debug, Clone, Copy)]
+enum Engine<'a> {
+    Real,
+    Simulated(&'a Path),
+}
+
+impl Engine<'_> {
+    fn devices(self) -> Result<Box<dyn Devices>, Error> {
+        Ok(match self {
+            Engine::Real => Box::new(RealDevices::new()),
+            Engine::Simulated(dir) => Box::new(SimDevices::open(dir).map_err(DiskError::Scan)?),
+        })
+    }
 }
 
 /// Where the status word goes.
@@ -39,6 +68,12 @@ pub enum Channel {
 impl Invocation {
     pub fn parse(args: &[OsString]) -> Result<Invocation, Error> {
         let words: Vec<&str> = args.iter().map(|a| a.to_str().unwrap_or("")).collect();
+        if let (["--sim", ..], [_, dir, rest @ ..]) = (words.as_slice(), args) {
+            return Ok(Invocation::Simulated {
+                dir: dir.into(),
+                inner: Box::new(Invocation::parse(rest)?),
+            });
+        }
         match (words.as_slice(), args) {
             (["export", _, "--to", _], [_, archive, _, target]) => {
                 Ok(Invocation::ExportTo { archive: archive.into(), target: target.into() })
@@ -54,6 +89,7 @@ impl Invocation {
     pub fn channel(&self) -> Channel {
         match self {
             Invocation::QrexecService => Channel::Stdout,
+            Invocation::Simulated { inner, .. } => inner.channel(),
             _ => Channel::Stderr,
         }
     }
@@ -63,27 +99,40 @@ impl Invocation {
 pub fn run(invocation: &Invocation, interrupted: &AtomicBool) -> Result<Option<Status>, Error> {
     log::init()?;
     tracing::info!(?invocation, version = env!("CARGO_PKG_VERSION"), "start");
+    run_on(invocation, Engine::Real, interrupted)
+}
+
+fn run_on(
+    invocation: &Invocation,
+    engine: Engine<'_>,
+    interrupted: &AtomicBool,
+) -> Result<Option<Status>, Error> {
     match invocation {
-        Invocation::HandleArchive(path) => handle_archive(path, interrupted),
+        Invocation::HandleArchive(path) => handle_archive(path, engine, interrupted),
         Invocation::ExportTo { archive, target } => {
             export_to(archive, target, interrupted).map(Some)
         }
         Invocation::QrexecService => {
             let received = receive_stdin()?;
-            handle_archive(received.path(), interrupted)
+            handle_archive(received.path(), engine, interrupted)
         }
+        Invocation::Simulated { dir, inner } => run_on(inner, Engine::Simulated(dir), interrupted),
     }
 }
 
 /// The MIME handler: validate the whole archive, then do what it asks.
-fn handle_archive(path: &Path, interrupted: &AtomicBool) -> Result<Option<Status>, Error> {
+fn handle_archive(
+    path: &Path,
+    engine: Engine<'_>,
+    interrupted: &AtomicBool,
+) -> Result<Option<Status>, Error> {
     let archive = Archive::open(path)?;
     let Inspected { command, plan } = archive.inspect()?;
     let status = match &command {
         Command::Start => return Ok(None),
-        Command::UsbTest | Command::DiskTest => disk::preflight(&mut RealDevices::new())?,
+        Command::UsbTest | Command::DiskTest => disk::preflight(engine.devices()?.as_mut())?,
         Command::Disk { passphrase } => disk::export(
-            &mut RealDevices::new(),
+            engine.devices()?.as_mut(),
             &archive,
             &plan,
             passphrase.as_ref(),
@@ -157,6 +206,14 @@ mod tests {
             Invocation::parse(&args(&["qrexec-service"])).unwrap(),
             Invocation::QrexecService
         );
+        assert_eq!(
+            Invocation::parse(&args(&["--sim", "/tmp/drives", "/tmp/a.sd-export"])).unwrap(),
+            Invocation::Simulated {
+                dir: "/tmp/drives".into(),
+                inner: Box::new(Invocation::HandleArchive("/tmp/a.sd-export".into()))
+            }
+        );
+        assert!(Invocation::parse(&args(&["--sim", "/tmp/drives"])).is_err());
         assert!(Invocation::parse(&args(&[])).is_err());
         assert!(Invocation::parse(&args(&["a", "b"])).is_err());
     }

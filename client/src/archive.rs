@@ -281,7 +281,7 @@ fn private_temp_dir(root: Option<&Path>) -> Result<TempDir, ArchiveError> {
 
 /// Opens a file without following a symbolic link and without blocking on a
 /// FIFO, and checks that what was opened is a regular file.
-fn open_no_follow(path: &Path, skipped: &mut Vec<SkippedFile>) -> Option<(File, u64)> {
+pub(crate) fn open_no_follow(path: &Path, skipped: &mut Vec<SkippedFile>) -> Option<(File, u64)> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let file = match rustix::fs::open(path, flags, Mode::empty()) {
         Ok(fd) => File::from(fd),

@@ -1,7 +1,9 @@
 //! [`Error`], everything that can stop an operation on the client side, and its
 //! one mapping to a status word (`From<&Error> for Status`).
 //!
-//! The mapping: every file missing is `ERROR_MISSING_FILES`; any other failure to
+//! The mapping: every file missing is `ERROR_MISSING_FILES`; a file the printing
+//! qube would refuse is `ERROR_UNPRINTABLE_TYPE` (audio, video, archives) or
+//! `ERROR_MIMETYPE_UNSUPPORTED` (anything else it does not print); any other failure to
 //! build or hand over the archive (temporary directory, I/O, the qrexec call
 //! could not run, was killed, timed out, or failed without a status) is
 //! `CALLED_PROCESS_ERROR`. A cancelled operation is not an error.
@@ -9,6 +11,7 @@
 use sdw_protocol::Status;
 
 use crate::archive::ArchiveError;
+use crate::printable::{Refused, Unprintable};
 use crate::transport::TransportError;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,12 +20,22 @@ pub enum Error {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error(transparent)]
+    Unprintable(#[from] Unprintable),
 }
 
 impl From<&Error> for Status {
     fn from(error: &Error) -> Status {
         match error {
             Error::Archive(ArchiveError::AllFilesMissing { .. }) => Status::ErrorMissingFiles,
+            Error::Unprintable(Unprintable {
+                kind: Refused::Recognised(_),
+                ..
+            }) => Status::ErrorUnprintableType,
+            Error::Unprintable(Unprintable {
+                kind: Refused::Unsupported,
+                ..
+            }) => Status::ErrorMimetypeUnsupported,
             Error::Archive(_) | Error::Transport(_) => Status::CalledProcessError,
         }
     }
@@ -31,6 +44,7 @@ impl From<&Error> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sdw_protocol::printable::Refusal;
     use std::time::Duration;
 
     #[test]
@@ -95,6 +109,22 @@ mod tests {
             (
                 TransportError::Killed { program: program() }.into(),
                 Status::CalledProcessError,
+            ),
+            (
+                Unprintable {
+                    path: "song.mp3".into(),
+                    kind: Refused::Recognised(Refusal::Audio),
+                }
+                .into(),
+                Status::ErrorUnprintableType,
+            ),
+            (
+                Unprintable {
+                    path: "x".into(),
+                    kind: Refused::Unsupported,
+                }
+                .into(),
+                Status::ErrorMimetypeUnsupported,
             ),
         ];
         for (error, status) in cases {

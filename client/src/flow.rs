@@ -8,7 +8,9 @@
 //! `ERROR_UNLOCK_LUKS` / `ERROR_UNLOCK_GENERIC` go back to `DriveReady` so the
 //! passphrase can be typed again; any other status goes to `Failed`.
 //! Print: `Idle -> preflight (printer-preflight) -> PrinterReady -> print or
-//! test page -> Done`, anything else `Failed`.
+//! test page -> Done`, anything else `Failed`; files the printing qube would
+//! refuse fail `print` without a round trip (callers may also run
+//! [`crate::printable::check`] before the preflight, as `sdw-export` does).
 //! Cancel: [`ExportFlow::cancel`] / [`PrintFlow::cancel`] from any resting
 //! state, or the client's [`crate::CancelToken`] while a step runs (its child is
 //! killed); both land in `Idle`.
@@ -285,8 +287,12 @@ impl<'c> PrintFlow<'c, Idle> {
 }
 
 impl<'c> PrintFlow<'c, PrinterReady> {
-    /// Prints every file (`printer`).
+    /// Prints every file (`printer`). A file the printing qube would refuse
+    /// ([`crate::printable::check`]) fails the step before anything is sent.
     pub fn print(self, files: &[PathBuf], progress: &mut dyn Progress) -> PrintAttempt<'c> {
+        if let Err(unprintable) = crate::printable::check(files) {
+            return PrintAttempt::Failed(self.to(client_failed(unprintable.into())));
+        }
         self.run(&Command::Printer, files, progress, Status::PrinterSuccess)
     }
 

@@ -2,6 +2,7 @@
 //!
 //! - [`archive`]: builds one `.sd-export` archive in a private temporary directory.
 //! - [`names`]: safe, unique names inside the archive.
+//! - [`printable`]: the printable-type check, before a print round trip.
 //! - [`transport`]: hands the archive to the device qube and reads the status
 //!   back (`qubes.OpenInVM`, the dedicated `securedrop.Export` service, or a
 //!   local device binary for tests and demos).
@@ -19,6 +20,7 @@ mod error;
 pub mod flow;
 pub mod messages;
 pub mod names;
+pub mod printable;
 pub mod transport;
 
 pub use cancel::CancelToken;

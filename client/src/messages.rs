@@ -1,5 +1,10 @@
 //! What to tell a person for every status word: what happened and what to do.
-//! One sentence or two, no jargon beyond "export drive" and "printer".
+//! A few sentences, no jargon beyond "export drive", "printer" and "device
+//! qube". Each says only what the word is known to mean: where one word covers
+//! several causes (`ERROR_EXPORT`: a full, failing or too-small drive format, or
+//! a stopped export; `ERROR_PRINT`: a document that cannot be opened, such as a
+//! password-protected one, or a printer problem), the message names them and
+//! points to the log instead of sending the journalist after one of them.
 
 use sdw_protocol::Status;
 
@@ -21,9 +26,9 @@ pub fn for_status(status: Status) -> &'static str {
         Status::DeviceWritable => "The export drive is ready and already unlocked.",
         Status::DeviceError => "The export drive's state could not be determined. Unplug it, plug it back in and try again.",
         Status::ErrorUnlockLuks => "The passphrase was not accepted. Check it and try again.",
-        Status::ErrorUnlockGeneric => "The drive could not be unlocked. Check the passphrase, unplug and replug the drive, and try again.",
-        Status::ErrorMount => "The drive was unlocked but could not be opened. Unplug it, plug it back in and try again.",
-        Status::ErrorExport => "Writing the files to the drive failed. Check that the drive has enough free space and try again.",
+        Status::ErrorUnlockGeneric => "The drive could not be unlocked, and the device qube did not report a wrong passphrase; the reason is in its log (a drive prepared on another computer can need more memory to unlock than the device qube has). Unplug it, plug it back in and try again; if it keeps failing, contact your administrator.",
+        Status::ErrorMount => "The drive was unlocked, but its contents could not be opened for writing: it may be write-protected (check for a lock switch) or formatted in a way the device qube cannot write. Unplug it, plug it back in and try again; if it keeps failing, contact your administrator.",
+        Status::ErrorExport => "The export did not complete: the files could not all be written to the drive. The reason is in the device qube's log: the drive may be full or failing, a file may be too large for the drive's format, or the export was stopped. If trying again does not help, contact your administrator.",
         Status::ErrorUnmountVolumeBusy => "The files were written, but the drive is still in use and was not locked. Close anything using it, then unplug it safely.",
         Status::ErrorExportCleanup => "The files were written, but the drive could not be cleaned up and locked. Unplug it and plug it back in before using it again.",
         Status::SuccessExport => "The files were exported. You can unplug the drive.",
@@ -33,10 +38,10 @@ pub fn for_status(status: Status) -> &'static str {
         Status::ErrorPrinterDriverUnavailable => "The printer's driver is not available in the printing qube. Contact your administrator.",
         Status::ErrorPrinterInstall => "The printer could not be set up. Unplug it, plug it back in and try again.",
         Status::ErrorPrinterUri => "The printer could not be addressed. Unplug it, plug it back in and try again.",
-        Status::ErrorPrint => "Printing failed. Check the printer (paper, power, errors on its display) and try again.",
-        Status::ErrorUnprintableType => "This kind of file cannot be printed (audio, video and archives cannot). Export it to a drive instead.",
-        Status::ErrorMimetypeUnsupported => "This file type is not supported for printing. Export it to a drive instead.",
-        Status::ErrorMimetypeDiscovery => "The file's type could not be determined, so it was not printed. Export it to a drive instead.",
+        Status::ErrorPrint => "Printing did not complete. A document protected by a password, or damaged, cannot be printed; otherwise check the printer (paper, power, any error on its display) and try again. The reason is in the printer qube's log; if it keeps failing, contact your administrator.",
+        Status::ErrorUnprintableType => "A file could not be printed: audio, video and archive files cannot be. Export such files to a drive instead.",
+        Status::ErrorMimetypeUnsupported => "A file could not be printed: its type is not one the printer qube prints (an empty file is not either). Export it to a drive instead.",
+        Status::ErrorMimetypeDiscovery => "A file could not be printed: its type could not be determined. Export it to a drive instead.",
         Status::PrinterPreflightSuccess => "The printer is ready.",
         Status::PrinterTestSuccess => "The test page was sent to the printer.",
         Status::PrinterSuccess => "The files were sent to the printer.",
@@ -50,6 +55,39 @@ pub fn for_status(status: Status) -> &'static str {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn words_with_several_causes_name_them_and_point_to_the_log() {
+        let export = for_status(Status::ErrorExport);
+        for cause in ["full", "failing", "too large", "stopped", "log"] {
+            assert!(export.contains(cause), "ERROR_EXPORT: {cause}: {export}");
+        }
+        let print = for_status(Status::ErrorPrint);
+        for cause in ["password", "damaged", "paper", "log"] {
+            assert!(print.contains(cause), "ERROR_PRINT: {cause}: {print}");
+        }
+        let unlock = for_status(Status::ErrorUnlockGeneric);
+        assert!(
+            unlock.contains("did not report a wrong passphrase"),
+            "{unlock}"
+        );
+        let mount = for_status(Status::ErrorMount);
+        assert!(mount.contains("write-protected"), "{mount}");
+    }
+
+    #[test]
+    fn refused_print_jobs_say_a_file_could_not_be_printed() {
+        for status in [
+            Status::ErrorUnprintableType,
+            Status::ErrorMimetypeUnsupported,
+            Status::ErrorMimetypeDiscovery,
+        ] {
+            assert!(
+                for_status(status).starts_with("A file could not be printed"),
+                "{status}"
+            );
+        }
+    }
 
     #[test]
     fn every_status_has_its_own_message_ending_in_a_full_stop() {

@@ -380,6 +380,30 @@ fn print_goes_preflight_then_printer_to_done_on_sd_printers() {
 }
 
 #[test]
+fn a_file_the_printer_qube_would_refuse_fails_without_a_round_trip() {
+    let mut s = setup(vec![Scripted::Say(Status::PrinterPreflightSuccess)]);
+    let mut files = s.file("memo.txt");
+    files.push(support::write_file(
+        s.inputs.path(),
+        "song.mp3",
+        b"ID3\x04\x00\x00\x00\x00\x00\x00audio",
+    ));
+    let PrintPreflight::Ready(ready) = s.client.print().preflight() else {
+        panic!()
+    };
+    match ready.print(&files, &mut NoProgress) {
+        PrintAttempt::Failed(failed) => {
+            assert_eq!(failed.state().status(), Status::ErrorUnprintableType);
+            let error = failed.state().error().map(ToString::to_string);
+            assert!(error.is_some_and(|e| e.contains("song.mp3")));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.script.seen(), [sd_printers("printer-preflight")]);
+    s.assert_clean();
+}
+
+#[test]
 fn print_failures_end_in_failed() {
     let mut s = setup(vec![Scripted::Say(Status::ErrorPrinterNotFound)]);
     match s.client.print().preflight() {

@@ -169,6 +169,20 @@ fn only_the_last_non_empty_line_counts_and_garbage_is_unexpected() {
             "head -c 3000000 /dev/zero >&2",
             Status::UnexpectedReturnStatus,
         ),
+        // The word, then 5,000 empty lines: still the last non-empty line.
+        (
+            "printf 'noise\\nSUCCESS_EXPORT' >&2; head -c 5000 /dev/zero | tr '\\0' '\\n' >&2",
+            Status::SuccessExport,
+        ),
+        (
+            "printf 'DEVICE_LOCKED' >&2; i=0; while [ $i -lt 3000 ]; do printf '\\r\\n' >&2; i=$((i+1)); done",
+            Status::DeviceLocked,
+        ),
+        // Garbage and a word on one line, then 4,081 newlines: not a word.
+        (
+            "head -c 100 /dev/zero | tr '\\0' x >&2; printf SUCCESS_EXPORT >&2; head -c 4081 /dev/zero | tr '\\0' '\\n' >&2",
+            Status::UnexpectedReturnStatus,
+        ),
     ];
     for (body, expected) in cases {
         let lab = Lab::new();
@@ -404,6 +418,7 @@ proptest! {
                 Just(b"\n".to_vec()),
                 proptest::sample::select(Status::ALL).prop_map(|s| s.as_str().as_bytes().to_vec()),
                 (0usize..20_000).prop_map(|n| vec![b'#'; n]),
+                (0usize..6000).prop_map(|n| vec![b'\n'; n]),
             ],
             0..10,
         ),

@@ -1,6 +1,6 @@
-//! The files in `rpc/service/`: the qrexec service runs the device side's
-//! service mode, and the dom0 policy lets only sd-app call it, only on
-//! sd-devices and sd-printers.
+//! The qrexec service in `rpc/service/` runs the device side's service mode,
+//! and the dom0 policy that sdw-admin installs (`rpc/policy/`) lets only sd-app
+//! call it, only on sd-devices and sd-printers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -24,14 +24,20 @@ fn the_service_execs_the_device_side_in_service_mode() {
 
 #[test]
 fn the_policy_allows_only_sd_app_to_the_device_qubes() {
-    let path = support::workspace_root().join("rpc/service/securedrop.Export.policy");
-    let text = std::fs::read_to_string(path).unwrap();
-    let rules: Vec<Vec<&str>> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    // qrexec reads the files in lexical order and the first matching line wins.
+    let mut rules: Vec<Vec<String>> = Vec::new();
+    for file in [
+        "rpc/policy/31-securedrop-workstation.policy",
+        "rpc/policy/32-securedrop-workstation.policy",
+    ] {
+        let text = std::fs::read_to_string(support::workspace_root().join(file)).unwrap();
+        rules.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with("securedrop.Export"))
+                .map(|l| l.split_whitespace().map(str::to_owned).collect()),
+        );
+    }
     assert_eq!(
         rules,
         [

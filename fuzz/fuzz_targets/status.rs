@@ -1,5 +1,20 @@
 #![no_main]
+use sdw_protocol::{Status, StatusReader};
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let status = sdw_protocol::Status::from_untrusted_stderr(data);
-    assert!(status == sdw_protocol::Status::UnexpectedReturnStatus || data.ends_with(status.as_str().as_bytes()) || data.windows(status.as_str().len()).any(|w| w == status.as_str().as_bytes()));
+    let status = Status::from_untrusted_stderr(data);
+    // A believed word is in the output.
+    assert!(
+        status == Status::UnexpectedReturnStatus
+            || data
+                .windows(status.as_str().len())
+                .any(|w| w == status.as_str().as_bytes())
+    );
+    // Read as a stream, in pieces sized by the first byte, it reads the same.
+    let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
+    let mut reader = StatusReader::new();
+    for piece in data.chunks(step) {
+        reader.push(piece);
+    }
+    assert_eq!(reader.status(), status);
 });

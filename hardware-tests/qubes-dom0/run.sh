@@ -1,13 +1,27 @@
 #!/bin/sh
-# Provision SecureDrop Workstation in a real Qubes OS 4.3 dom0 with sdw-admin and
-# check the result with Qubes' own tools (not with sdw-admin's client).
+# Provision SecureDrop Workstation in a real Qubes OS 4.3 dom0 with sdw-admin (the
+# installed RPM) and our packages, and check the result with Qubes' own tools (not
+# with sdw-admin's client).
 # Run in dom0 as the desktop user (member of the qubes group):
-#     ./run.sh CONFIG_DIR [PATH_TO_SDW_ADMIN]
+#     ./run.sh CONFIG_DIR PACKAGES_DIR [PATH_TO_SDW_ADMIN]
 set -eu
 
-config="${1:?usage: run.sh CONFIG_DIR [SDW_ADMIN]}"
-admin="${2:-./sdw-admin}"
+config="${1:?usage: run.sh CONFIG_DIR PACKAGES_DIR [SDW_ADMIN]}"
+packages="${2:?usage: run.sh CONFIG_DIR PACKAGES_DIR [SDW_ADMIN]}"
+admin="${3:-sdw-admin}"
 failures=0
+
+# The version of the newest NAME_VERSION_amd64.deb in the packages folder.
+newest() {
+    ls "$packages" | sed -n "s/^$1_\(.*\)_amd64\.deb\$/\1/p" | sort -V | tail -n 1
+}
+devices_version=$(newest sdw-devices)
+client_version=$(newest sdw-client)
+[ -n "$devices_version" ] && [ -n "$client_version" ] ||
+    { echo "no sdw-devices_*_amd64.deb or sdw-client_*_amd64.deb in $packages"; exit 2; }
+in_template() { # in_template TEMPLATE COMMAND: run as root, print stdout
+    qvm-run --pass-io --no-gui --user root "$1" "$2" 2>/dev/null || true
+}
 
 step() { printf '\n== %s\n' "$*"; }
 expect() { # expect DESCRIPTION ACTUAL WANTED
@@ -23,17 +37,17 @@ step "validate"
 "$admin" validate "$config"
 
 step "plan"
-"$admin" plan --config "$config"
+"$admin" plan --config "$config" --packages "$packages"
 
 step "apply (root: writes /etc/qubes/policy.d)"
-sudo "$admin" -v apply --config "$config"
+sudo "$admin" -v apply --config "$config" --packages "$packages"
 
 step "a second plan is empty"
-expect "plan after apply" "$("$admin" plan --config "$config")" \
+expect "plan after apply" "$("$admin" plan --config "$config" --packages "$packages")" \
     "No changes: the system matches the SecureDrop Workstation topology."
 
 step "check"
-"$admin" check --config "$config" || failures=$((failures + 1))
+"$admin" check --config "$config" --packages "$packages" || failures=$((failures + 1))
 
 step "independent checks with qvm-* tools"
 sd_app_gib=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["vmsizes"]["sd_app"])' "$config/config.json")
@@ -66,6 +80,27 @@ expect "qrexec: sd-app may log" \
     "$(qrexec-policy-graph --service securedrop.Log 2>/dev/null | grep -c '"sd-app" -> "sd-log"' || true)" "1"
 expect "qrexec: sys-usb may not attach to sd-gpg" \
     "$(qrexec-policy-graph --service qubes.USBAttach 2>/dev/null | grep -c '"sys-usb" -> "sd-gpg"' || true)" "0"
+for target in sd-devices sd-printers; do
+    expect "qrexec: sd-app may call securedrop.Export in $target" \
+        "$(qrexec-policy-graph --service securedrop.Export 2>/dev/null | grep -c "\"sd-app\" -> \"$target\"" || true)" "1"
+    expect "qrexec: sd-viewer may not call securedrop.Export in $target" \
+        "$(qrexec-policy-graph --service securedrop.Export 2>/dev/null | grep -c "\"sd-viewer\" -> \"$target\"" || true)" "0"
+done
+
+step "our packages in the templates (starts and stops them)"
+expect "sdw-devices in sd-viewer-debian-13" \
+    "$(in_template sd-viewer-debian-13 "dpkg-query -W -f='\${db:Status-Status} \${Version}' sdw-devices")" \
+    "installed $devices_version"
+expect "no securedrop-export in sd-viewer-debian-13" \
+    "$(in_template sd-viewer-debian-13 "dpkg-query -W -f='\${db:Status-Status}' securedrop-export")" ""
+expect "user in lpadmin in sd-viewer-debian-13" \
+    "$(in_template sd-viewer-debian-13 'id -nG user' | tr ' ' '\n' | grep -cx lpadmin)" "1"
+expect "sdw-client in sd-inbox-debian-13" \
+    "$(in_template sd-inbox-debian-13 "dpkg-query -W -f='\${db:Status-Status} \${Version}' sdw-client")" \
+    "installed $client_version"
+expect "the export service in sd-viewer-debian-13" \
+    "$(in_template sd-viewer-debian-13 'test -x /etc/qubes-rpc/securedrop.Export && echo yes')" "yes"
+qvm-shutdown --wait sd-viewer-debian-13 sd-inbox-debian-13
 
 step "sys-usb has the auto-attach files"
 qvm-run --pass-io --no-gui --user root sys-usb \

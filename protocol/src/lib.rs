@@ -4,7 +4,8 @@
 //! This crate owns the *words* of the protocol and nothing else: no I/O.
 //!
 //! - [`Status`]: every status word, with its exact string, and
-//!   [`Status::from_untrusted_stderr`], the one rule for reading a status back.
+//!   [`Status::from_untrusted_stderr`] / [`StatusReader`], the one rule for
+//!   reading a status back (the last non-empty line, in bounded memory).
 //! - [`Command`] and [`Metadata`]: the `metadata.json` schema, parsed from untrusted
 //!   bytes into a command; the passphrase exists only inside [`Command::Disk`].
 //! - [`Passphrase`]: a secret that redacts itself and is zeroed on drop.
@@ -22,4 +23,4 @@ mod status;
 
 pub use metadata::{Command, Metadata, MetadataError, MAX_METADATA_BYTES};
 pub use passphrase::Passphrase;
-pub use status::{Status, MAX_STATUS_OUTPUT_BYTES};
+pub use status::{Status, StatusReader, MAX_STATUS_LINE_BYTES};

@@ -1,11 +1,13 @@
 //! Every status word of the protocol, with its exact string, and the rule for
-//! reading one back from the device side's untrusted stderr.
+//! reading one back from the device side's untrusted stderr: the last non-empty
+//! line of the whole output ([`StatusReader`], in bounded memory).
 
 use std::fmt;
 
-/// The most bytes of device-side output a reader needs to keep: a status word is
-/// short, so only the tail of a longer output can matter.
-pub const MAX_STATUS_OUTPUT_BYTES: usize = 4096;
+/// The longest line a reader keeps. A status word is far shorter, so a longer
+/// line is remembered only as "too long" (never a word) and its bytes dropped:
+/// a reader holds at most two lines of this size, whatever the output.
+pub const MAX_STATUS_LINE_BYTES: usize = 4096;
 
 /// Who may say a status word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,23 +102,17 @@ statuses! {
 impl Status {
     /// Reads the status out of everything the device side wrote on stderr.
     ///
-    /// The bytes are hostile. The rule: only the last non-empty line counts
-    /// (a trailing `\r` is tolerated); it must be valid UTF-8 and exactly one
-    /// word that the *device side* may send. Anything else, including empty
-    /// output, is [`Status::UnexpectedReturnStatus`]. Only the last
-    /// [`MAX_STATUS_OUTPUT_BYTES`] are looked at, so a caller may keep just that tail.
+    /// The bytes are hostile. The rule (`shared/spec/protocol.md`): only the
+    /// last non-empty line of the whole output counts, however many empty lines
+    /// follow it (a trailing `\r` is tolerated, so `\r\n` endings work and a
+    /// line of only `\r` is empty); it must be valid UTF-8 and exactly one word
+    /// that the *device side* may send. Anything else, including empty output,
+    /// is [`Status::UnexpectedReturnStatus`]. The same as feeding the output to
+    /// a [`StatusReader`] in any number of pieces.
     pub fn from_untrusted_stderr(output: &[u8]) -> Status {
-        let tail_start = output.len().saturating_sub(MAX_STATUS_OUTPUT_BYTES);
-        let tail = output.get(tail_start..).unwrap_or_default();
-        let last_line = tail
-            .split(|&b| b == b'\n')
-            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-            .rfind(|line| !line.is_empty());
-        last_line
-            .and_then(|line| std::str::from_utf8(line).ok())
-            .and_then(Status::from_word)
-            .filter(|status| status.origin() == Origin::Device)
-            .unwrap_or(Status::UnexpectedReturnStatus)
+        let mut reader = StatusReader::new();
+        reader.push(output);
+        reader.status()
     }
 
     /// True for the words that report a finished, successful operation or a
@@ -131,6 +127,105 @@ impl Status {
                 | Status::PrinterTestSuccess
                 | Status::PrinterSuccess
         )
+    }
+}
+
+/// One line of untrusted output, kept up to [`MAX_STATUS_LINE_BYTES`].
+#[derive(Debug, Clone, Default)]
+struct Line {
+    bytes: Vec<u8>,
+    /// More than [`MAX_STATUS_LINE_BYTES`] bytes came; `bytes` holds only the start.
+    too_long: bool,
+}
+
+impl Line {
+    fn extend(&mut self, fresh: &[u8]) {
+        let room = MAX_STATUS_LINE_BYTES.saturating_sub(self.bytes.len());
+        if fresh.len() > room {
+            self.too_long = true;
+        }
+        self.bytes
+            .extend_from_slice(fresh.get(..room.min(fresh.len())).unwrap_or_default());
+    }
+
+    /// The line without one trailing `\r`.
+    fn content(&self) -> &[u8] {
+        self.bytes.strip_suffix(b"\r").unwrap_or(&self.bytes)
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.too_long && self.content().is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.too_long = false;
+    }
+
+    fn status(&self) -> Status {
+        if self.too_long {
+            return Status::UnexpectedReturnStatus;
+        }
+        std::str::from_utf8(self.content())
+            .ok()
+            .and_then(Status::from_word)
+            .filter(|status| status.origin() == Origin::Device)
+            .unwrap_or(Status::UnexpectedReturnStatus)
+    }
+}
+
+/// Reads the status out of untrusted output as it streams in: keeps the line
+/// being read and the last complete non-empty line, each cut at
+/// [`MAX_STATUS_LINE_BYTES`], so memory stays bounded however much the device
+/// side writes and however many empty lines follow its word. Pieces may split
+/// lines anywhere; the answer is [`Status::from_untrusted_stderr`] of all the
+/// pieces joined.
+///
+/// ```
+/// use sdw_protocol::{Status, StatusReader};
+/// let mut reader = StatusReader::new();
+/// reader.push(b"noise\nSUCCESS_EX");
+/// reader.push(b"PORT\r\n");
+/// reader.push(&[b'\n'; 5000]);
+/// assert_eq!(reader.status(), Status::SuccessExport);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct StatusReader {
+    /// The line being read (no `\n` seen yet).
+    current: Line,
+    /// The last complete non-empty line.
+    last: Option<Line>,
+}
+
+impl StatusReader {
+    pub fn new() -> Self {
+        StatusReader::default()
+    }
+
+    /// Reads the next piece of output.
+    pub fn push(&mut self, mut fresh: &[u8]) {
+        while let Some(end) = fresh.iter().position(|&b| b == b'\n') {
+            self.current.extend(fresh.get(..end).unwrap_or_default());
+            if !self.current.is_empty() {
+                let finished = std::mem::take(&mut self.current);
+                let mut spare = self.last.replace(finished).unwrap_or_default();
+                spare.clear();
+                self.current = spare;
+            }
+            self.current.clear();
+            fresh = fresh.get(end + 1..).unwrap_or_default();
+        }
+        self.current.extend(fresh);
+    }
+
+    /// The status the output read so far gives, were it to end here.
+    pub fn status(&self) -> Status {
+        if !self.current.is_empty() {
+            return self.current.status();
+        }
+        self.last
+            .as_ref()
+            .map_or(Status::UnexpectedReturnStatus, Line::status)
     }
 }
 
@@ -217,10 +312,83 @@ mod tests {
     }
 
     #[test]
-    fn only_the_tail_of_huge_output_is_read() {
-        let mut out = vec![b'x'; 10 * MAX_STATUS_OUTPUT_BYTES];
+    fn a_word_followed_by_any_number_of_empty_lines_is_read() {
+        for blank in ["\n", "\r\n", "\r\n\n\r\n"] {
+            let mut out = b"log noise\nSUCCESS_EXPORT\n".to_vec();
+            out.extend_from_slice(blank.repeat(5000).as_bytes());
+            assert_eq!(
+                Status::from_untrusted_stderr(&out),
+                Status::SuccessExport,
+                "{blank:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_word_at_the_end_of_a_long_garbage_line_is_not_believed() {
+        // Garbage and a word on one line, then 4,081 newlines: a 4 KiB tail
+        // window would start inside that line and see only the word.
+        let mut out = vec![b'x'; 100];
+        out.extend_from_slice(b"SUCCESS_EXPORT");
+        out.extend_from_slice(&[b'\n'; 4081]);
+        assert_eq!(
+            Status::from_untrusted_stderr(&out),
+            Status::UnexpectedReturnStatus
+        );
+        let mut out = vec![b'x'; 3 * MAX_STATUS_LINE_BYTES];
+        out.extend_from_slice(b"PRINTER_SUCCESS\n\n");
+        assert_eq!(
+            Status::from_untrusted_stderr(&out),
+            Status::UnexpectedReturnStatus
+        );
+    }
+
+    #[test]
+    fn a_word_after_huge_output_is_read() {
+        let mut out = vec![b'x'; 10 * MAX_STATUS_LINE_BYTES];
         out.extend_from_slice(b"\nPRINTER_SUCCESS\n");
         assert_eq!(Status::from_untrusted_stderr(&out), Status::PrinterSuccess);
+    }
+
+    #[test]
+    fn the_reader_keeps_at_most_two_capped_lines() {
+        let mut reader = StatusReader::new();
+        for _ in 0..64 {
+            reader.push(&[b'y'; 100_000]);
+            reader.push(b"\n");
+            reader.push(&[b'z'; 100_000]);
+        }
+        assert!(reader.current.bytes.capacity() <= 2 * MAX_STATUS_LINE_BYTES);
+        let last = reader.last.as_ref().map_or(0, |l| l.bytes.capacity());
+        assert!(last <= 2 * MAX_STATUS_LINE_BYTES);
+        assert_eq!(reader.status(), Status::UnexpectedReturnStatus);
+    }
+
+    /// The rule as the spec states it, over the whole output, unbounded.
+    fn spec_rule(output: &[u8]) -> Status {
+        output
+            .split(|&b| b == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+            .rfind(|line| !line.is_empty())
+            .and_then(|line| std::str::from_utf8(line).ok())
+            .and_then(Status::from_word)
+            .filter(|status| status.origin() == Origin::Device)
+            .unwrap_or(Status::UnexpectedReturnStatus)
+    }
+
+    /// Untrusted output: random bytes, runs of empty lines, long lines and
+    /// real status words, mixed.
+    fn output() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            Just(b"\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\r".to_vec()),
+            proptest::sample::select(Status::ALL).prop_map(|s| s.as_str().as_bytes().to_vec()),
+            (0usize..6000).prop_map(|n| vec![b'\n'; n]),
+            (0usize..3 * MAX_STATUS_LINE_BYTES).prop_map(|n| vec![b'x'; n]),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
     }
 
     proptest! {
@@ -231,11 +399,37 @@ mod tests {
         }
 
         #[test]
-        fn any_prefix_then_a_word_yields_that_word(prefix in "[ -~\n]{0,200}", idx in 0usize..34) {
+        fn any_prefix_then_a_word_then_empty_lines_yields_that_word(
+            prefix in "[ -~\n]{0,200}",
+            idx in 0usize..34,
+            blank in prop_oneof![Just("\n"), Just("\r\n")],
+            blanks in 0usize..6000,
+        ) {
             let status = Status::ALL[idx];
             prop_assume!(status.origin() == Origin::Device);
-            let out = format!("{prefix}\n{}\n", status.as_str());
+            let out = format!("{prefix}\n{}{}", status.as_str(), blank.repeat(blanks));
             prop_assert_eq!(Status::from_untrusted_stderr(out.as_bytes()), status);
+        }
+
+        #[test]
+        fn streaming_in_any_pieces_gives_the_spec_rule_on_the_whole_output(
+            bytes in output(),
+            cuts in proptest::collection::vec(1usize..9000, 1..8),
+        ) {
+            let mut reader = StatusReader::new();
+            let mut rest = bytes.as_slice();
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (piece, after) = rest.split_at((*cut).min(rest.len()));
+                reader.push(piece);
+                rest = after;
+            }
+            let expected = spec_rule(&bytes);
+            prop_assert_eq!(reader.status(), expected);
+            prop_assert_eq!(Status::from_untrusted_stderr(&bytes), expected);
+            prop_assert!(reader.current.bytes.len() <= MAX_STATUS_LINE_BYTES);
         }
     }
 }

@@ -528,6 +528,20 @@ mod tests {
         );
         assert!(std::fs::write(&program, script).is_ok());
         assert!(std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).is_ok());
+        // A process forked by another test while the script was open for writing keeps
+        // a writer until it execs: running it then fails with ETXTBSY. Wait that out.
+        for _ in 0..100 {
+            match std::process::Command::new(&program)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .status()
+            {
+                Err(e) if e.raw_os_error() == Some(26) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
         Qrexec { program }
     }
 

@@ -148,6 +148,15 @@ fn check_topology(r: &mut Report, topology: &Topology, live: &Live) {
                     config.purpose
                 )
             });
+            // Probed inside the qube (only where the configuration is recorded as applied).
+            let problems = live.inside.get(name).map(Vec::as_slice).unwrap_or_default();
+            r.checks = r.checks.saturating_add(config.expect.len());
+            for problem in problems {
+                r.drift.push(Drift {
+                    qube: name.to_owned(),
+                    problem: problem.clone(),
+                });
+            }
         }
     }
     for (prop, value) in &topology.global {
@@ -380,6 +389,11 @@ fn check_policy(r: &mut Report, live: &Live, policy_text: &str) {
         );
     }
     edge("securedrop.Proxy", "sd-app", "sd-proxy", true);
+    for target in ["sd-devices", "sd-printers"] {
+        for name in live.vms.keys().filter(|n| n.as_str() != target) {
+            edge("securedrop.Export", name, target, name == "sd-app");
+        }
+    }
     for src in ["sys-net", "sys-firewall"] {
         edge("securedrop.Proxy", src, "sd-proxy", false);
         for s in ["qubes.Gpg", "qubes.GpgImportKey", "qubes.Gpg2"] {

@@ -3,6 +3,7 @@
 //! Owns argument parsing, wiring the library together for each command, what
 //! is printed, and the one place where a result becomes an exit code.
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,8 +15,9 @@ use crate::admin::{Admin, AdminError, Qrexec, QUBESD_SOCKET};
 use crate::apply::{apply, ApplyError, Target};
 use crate::check::check;
 use crate::files::{self, FileError};
-use crate::inqube::{AptKey, AptKeyError};
-use crate::live::Live;
+use crate::inqube::{AptKey, AptKeyError, PackageSource};
+use crate::live::{Live, ProbeError};
+use crate::packages::{self, PackageError};
 use crate::plan::{plan, FileState, Plan};
 use crate::runner::{QubeRunner, QvmRun, Recorder};
 use crate::topology::{topology, Topology};
@@ -25,7 +27,10 @@ use crate::validate::{key_path, validate, ValidationError, CONFIG_DIR};
 #[command(
     name = "sdw-admin",
     version,
-    about = "Provision SecureDrop Workstation in Qubes OS 4.3 dom0"
+    about = "Provision SecureDrop Workstation in Qubes OS 4.3 dom0",
+    after_help = "The spellings of SecureDrop Workstation's sdw-admin.py and its updater are accepted too: \
+                  `sdw-admin --apply`, `--validate`, `--uninstall` and `--check` are the commands above, \
+                  with the same options."
 )]
 pub struct Cli {
     /// More logging (-v: each change, -vv: each Admin API call).
@@ -52,6 +57,8 @@ enum Commands {
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        runner: RunnerArgs,
     },
     /// Carry out the plan (idempotent: a second apply changes nothing).
     Apply {
@@ -67,6 +74,8 @@ enum Commands {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        runner: RunnerArgs,
     },
     /// Print the target topology for this configuration (no qubesd needed).
     Topology {
@@ -79,6 +88,9 @@ enum Commands {
         /// Show the layout for a persistent (AppVM) sys-usb instead of a disposable one.
         #[arg(long)]
         persistent_sys_usb: bool,
+        /// Show our packages as taken from this folder of built packages.
+        #[arg(long, value_name = "DIR")]
+        packages: Option<PathBuf>,
         /// Print it as JSON.
         #[arg(long)]
         json: bool,
@@ -129,13 +141,19 @@ struct Common {
     /// Armored public key of the FPF apt repository [default: CONFIG/apt-signing-key.asc].
     #[arg(long)]
     apt_key: Option<PathBuf>,
+    /// Install sdw-devices and sdw-client from this folder of built packages (the newest
+    /// NAME_VERSION_amd64.deb of each, e.g. target/packages) instead of by name from the
+    /// apt repository. Pass the same folder to plan and check.
+    #[arg(long, value_name = "DIR")]
+    packages: Option<PathBuf>,
     #[command(flatten)]
     qubesd: QubesdArgs,
 }
 
 #[derive(Debug, Args)]
 struct RunnerArgs {
-    /// Record the commands meant for qubes (JSON lines) in FILE instead of running them with qvm-run.
+    /// Record the commands meant for qubes (JSON lines) in FILE instead of running them with
+    /// qvm-run; probes inside qubes (installed versions, groups) are answered from what FILE recorded.
     #[arg(long, value_name = "FILE")]
     record_qube_commands: Option<PathBuf>,
 }
@@ -165,6 +183,10 @@ enum CliError {
     #[error("{0}")]
     File(#[from] FileError),
     #[error("{0}")]
+    Packages(#[from] PackageError),
+    #[error("{0}")]
+    Probe(#[from] ProbeError),
+    #[error("{0}")]
     Apply(#[from] ApplyError),
     #[error("cannot converge:\n{0}")]
     Blocked(String),
@@ -178,8 +200,34 @@ enum CliError {
     Json(#[from] serde_json::Error),
 }
 
+/// The spellings of SecureDrop Workstation's `sdw-admin.py` (and its updater) for our commands.
+const SPELLINGS: &[(&str, &str)] = &[
+    ("--apply", "apply"),
+    ("--validate", "validate"),
+    ("--uninstall", "uninstall"),
+    ("--check", "check"),
+];
+
+/// Rewrites `sdw-admin [-v] --apply ...` to `sdw-admin [-v] apply ...`: only the
+/// word in the command's place (after the program and any `-v`/`--verbose`).
+pub fn normalise_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let is_verbose = |a: &OsString| {
+        a == "--verbose"
+            || a.to_str()
+                .and_then(|a| a.strip_prefix('-'))
+                .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b == b'v'))
+    };
+    if let Some(word) = args.iter_mut().skip(1).find(|a| !is_verbose(a)) {
+        if let Some((_, command)) = SPELLINGS.iter().find(|(s, _)| *word == **s) {
+            *word = OsString::from(command);
+        }
+    }
+    args
+}
+
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(normalise_args(std::env::args_os()));
     init_logging(cli.verbose);
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -214,10 +262,29 @@ struct Context {
     root: PathBuf,
 }
 
-fn context(common: &Common) -> Result<Context, CliError> {
+/// Our packages: from `--packages DIR`, or by name from the repository.
+fn package_source(dir: Option<&Path>) -> Result<PackageSource, CliError> {
+    let Some(dir) = dir else {
+        return Ok(PackageSource::Repository);
+    };
+    let folder = packages::find(dir)?;
+    for p in [&folder.devices, &folder.client] {
+        eprintln!(
+            "sdw-admin: {} {} from {} (sha256 {})",
+            p.name,
+            p.version,
+            p.path.display(),
+            p.sha256
+        );
+    }
+    Ok(PackageSource::Folder(Box::new(folder)))
+}
+
+fn context(common: &Common, runner: &mut dyn QubeRunner) -> Result<Context, CliError> {
     if common.qubesd.qrexec && common.root == Path::new("/") {
         return Err(CliError::QrexecNeedsRoot);
     }
+    let source = package_source(common.packages.as_deref())?;
     let admin = common.qubesd.admin();
     let validated = validate(&common.config, Some(&admin))?;
     if !validated.key_cross_checked {
@@ -227,8 +294,9 @@ fn context(common: &Common) -> Result<Context, CliError> {
         );
     }
     let apt_key = read_apt_key(&common.config, common.apt_key.as_deref())?;
-    let live = Live::read(&admin)?;
-    let topology = topology(&validated.config, live.layout(), &apt_key);
+    let mut live = Live::read(&admin)?;
+    let topology = topology(&validated.config, live.layout(), &apt_key, &source);
+    live.probe_inside(&topology, runner, &admin)?;
     let env = validated.config.environment();
     let secret_key = absolute(&key_path(&common.config));
     let files = files::desired(env, &secret_key)
@@ -243,7 +311,7 @@ fn context(common: &Common) -> Result<Context, CliError> {
         topology,
         live,
         files,
-        stale_files: files::stale_flags(&common.root, env),
+        stale_files: files::stale(&common.root, env),
         root: common.root.clone(),
     })
 }
@@ -364,8 +432,12 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             println!("Validating...OK");
             Ok(())
         }
-        Commands::Plan { common, json } => {
-            let ctx = context(&common)?;
+        Commands::Plan {
+            common,
+            json,
+            runner,
+        } => {
+            let ctx = context(&common, runner.runner().as_mut())?;
             let plan = plan(&ctx.topology, &ctx.live, &ctx.files, &ctx.stale_files);
             if json {
                 println!("{}", serde_json::to_string_pretty(&plan)?);
@@ -375,11 +447,11 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             blockers(&plan)
         }
         Commands::Apply { common, runner } => {
-            let ctx = context(&common)?;
+            let mut runner = runner.runner();
+            let ctx = context(&common, runner.as_mut())?;
             let plan = plan(&ctx.topology, &ctx.live, &ctx.files, &ctx.stale_files);
             blockers(&plan)?;
             print_plan(&plan);
-            let mut runner = runner.runner();
             let mut target = Target {
                 admin: &ctx.admin,
                 runner: runner.as_mut(),
@@ -389,8 +461,12 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             println!("Applied {applied} changes.");
             Ok(())
         }
-        Commands::Check { common, json } => {
-            let ctx = context(&common)?;
+        Commands::Check {
+            common,
+            json,
+            runner,
+        } => {
+            let ctx = context(&common, runner.runner().as_mut())?;
             let mut policy_text = String::new();
             for path in [files::POLICY_ALLOW_PATH, files::POLICY_DENY_PATH] {
                 policy_text.push_str(&files::read(&ctx.root, path)?.unwrap_or_default());
@@ -421,15 +497,17 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             config,
             apt_key,
             persistent_sys_usb,
+            packages,
             json,
         } => {
             let validated = validate(&config, None)?;
             let apt_key = read_apt_key(&config, apt_key.as_deref())?;
+            let source = package_source(packages.as_deref())?;
             let layout = crate::topology::Layout {
                 sys_usb_disposable: !persistent_sys_usb,
                 ..crate::topology::Layout::default()
             };
-            let topology = topology(&validated.config, layout, &apt_key);
+            let topology = topology(&validated.config, layout, &apt_key, &source);
             if json {
                 println!("{}", serde_json::to_string_pretty(&topology)?);
             } else {
@@ -448,7 +526,7 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             }
             let admin = qubesd.admin();
             let live = Live::read(&admin)?;
-            let plan = crate::uninstall::plan(&live);
+            let plan = crate::uninstall::plan(&live, &files::obsolete_present(&root));
             print_plan(&plan);
             if !force && !confirm()? {
                 return Err(CliError::NotConfirmed);
@@ -481,4 +559,63 @@ fn confirm() -> Result<bool, CliError> {
         })
     })?;
     Ok(answer.trim().eq_ignore_ascii_case("y"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalise_args(args.iter().map(OsString::from))
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_sdw_admin_py_spellings_become_commands_only_in_the_command_place() {
+        assert_eq!(norm(&["sdw-admin", "--apply"]), ["sdw-admin", "apply"]);
+        assert_eq!(
+            norm(&["sdw-admin", "-vv", "--uninstall", "--force"]),
+            ["sdw-admin", "-vv", "uninstall", "--force"]
+        );
+        assert_eq!(
+            norm(&["sdw-admin", "--verbose", "--validate", "/x"]),
+            ["sdw-admin", "--verbose", "validate", "/x"]
+        );
+        assert_eq!(norm(&["sdw-admin", "--check"]), ["sdw-admin", "check"]);
+        // an option value or a later word is left alone
+        assert_eq!(
+            norm(&["sdw-admin", "plan", "--config", "--apply"]),
+            ["sdw-admin", "plan", "--config", "--apply"]
+        );
+        assert_eq!(norm(&["sdw-admin", "--help"]), ["sdw-admin", "--help"]);
+        assert_eq!(norm(&["sdw-admin"]), ["sdw-admin"]);
+    }
+
+    #[test]
+    fn each_spelling_parses_as_its_command_with_the_same_options() {
+        let parse =
+            |args: &[&str]| Cli::try_parse_from(normalise_args(args.iter().map(OsString::from)));
+        let apply = parse(&["sdw-admin", "--apply", "--config", "/c", "--packages", "/p"]);
+        assert!(matches!(
+            apply.map(|c| c.command),
+            Ok(Commands::Apply { common, .. }) if common.config == Path::new("/c") && common.packages.as_deref() == Some(Path::new("/p"))
+        ));
+        let uninstall = parse(&["sdw-admin", "--uninstall", "--force"]);
+        assert!(matches!(
+            uninstall.map(|c| c.command),
+            Ok(Commands::Uninstall { force: true, .. })
+        ));
+        let validate = parse(&["sdw-admin", "--validate"]);
+        assert!(matches!(
+            validate.map(|c| c.command),
+            Ok(Commands::Validate { dir, .. }) if dir == Path::new(CONFIG_DIR)
+        ));
+        let check = parse(&["sdw-admin", "--check", "--json"]);
+        assert!(matches!(
+            check.map(|c| c.command),
+            Ok(Commands::Check { json: true, .. })
+        ));
+    }
 }

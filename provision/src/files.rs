@@ -1,5 +1,5 @@
 //! Files written in dom0: the qrexec policies, the `securedrop.GetSecretKeys`
-//! service and the environment flag.
+//! service and the environment flag; and the superseded files removed.
 //!
 //! Owns their content (policies embedded from `rpc/policy/`), paths and modes,
 //! and reading/writing them under a root directory (`--root`, `/` on a real
@@ -21,6 +21,9 @@ pub const POLICY_DENY_PATH: &str = "/etc/qubes/policy.d/32-securedrop-workstatio
 pub const GET_SECRET_KEYS_PATH: &str = "/etc/qubes-rpc/securedrop.GetSecretKeys";
 const GET_SECRET_KEYS: &str = include_str!("../files/securedrop.GetSecretKeys");
 pub const FLAG_DIR: &str = "/var/lib/securedrop-workstation";
+/// The `securedrop.Export` policy an earlier version had admins install by hand;
+/// its rules are now in the 31 and 32 files, so apply and uninstall remove it.
+pub const OBSOLETE_FILES: &[&str] = &["/etc/qubes/policy.d/50-securedrop-export.policy"];
 
 #[derive(Debug, Error)]
 pub enum FileError {
@@ -106,6 +109,22 @@ pub fn stale_flags(root: &Path, env: Environment) -> Vec<String> {
         .map(|name| format!("{FLAG_DIR}/{name}"))
         .collect();
     stale.sort();
+    stale
+}
+
+/// The [`OBSOLETE_FILES`] present under `root`.
+pub fn obsolete_present(root: &Path) -> Vec<String> {
+    OBSOLETE_FILES
+        .iter()
+        .filter(|p| std::fs::symlink_metadata(under(root, p)).is_ok())
+        .map(|p| (*p).to_owned())
+        .collect()
+}
+
+/// What apply removes: stale flags and obsolete files.
+pub fn stale(root: &Path, env: Environment) -> Vec<String> {
+    let mut stale = stale_flags(root, env);
+    stale.extend(obsolete_present(root));
     stale
 }
 

@@ -18,6 +18,7 @@ pub mod files;
 pub mod fuzzing;
 pub mod inqube;
 pub mod live;
+pub mod packages;
 pub mod plan;
 pub mod policy;
 pub mod runner;

@@ -2,14 +2,27 @@
 //!
 //! Owns what plan and check compare against: every qube with its class, power
 //! state, properties, features, tags and private volume size, plus the global
-//! properties. Reading only; nothing here changes the system.
+//! properties; and what the probes inside configured templates found wrong
+//! (our packages, group membership). Reading only: a template a probe had to
+//! start is shut down again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+use thiserror::Error;
 
 use crate::admin::{Admin, AdminError, PropValue};
-use crate::topology::Layout;
+use crate::plan::is_configured;
+use crate::runner::{QubeRunner, RunError};
+use crate::topology::{Layout, Topology};
+
+#[derive(Debug, Error)]
+pub enum ProbeError {
+    #[error("probing {qube}: {source}")]
+    Run { qube: String, source: RunError },
+    #[error("stopping {qube} after probing it: {source}")]
+    Stop { qube: String, source: AdminError },
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LiveVm {
@@ -41,6 +54,8 @@ pub struct Live {
     pub vms: BTreeMap<String, LiveVm>,
     pub global: BTreeMap<String, PropValue>,
     pub labels: Vec<String>,
+    /// Problems the probes found inside configured qubes (see [`Live::probe_inside`]).
+    pub inside: BTreeMap<String, Vec<String>>,
 }
 
 pub const GLOBAL_PROPS: &[&str] = &["default_template", "default_dispvm", "default_netvm"];
@@ -78,7 +93,50 @@ impl Live {
             vms,
             global,
             labels: admin.labels()?,
+            inside: BTreeMap::new(),
         })
+    }
+
+    /// Runs the probes of every qube whose recorded configuration is current
+    /// (one that is not gets configured anyway) and keeps what they found wrong.
+    /// A qube that was halted is shut down again afterwards (qvm-run starts it).
+    pub fn probe_inside(
+        &mut self,
+        topology: &Topology,
+        runner: &mut dyn QubeRunner,
+        admin: &Admin,
+    ) -> Result<(), ProbeError> {
+        for q in &topology.qubes {
+            let Some(config) = q.configure.as_ref().filter(|c| !c.expect.is_empty()) else {
+                continue;
+            };
+            let Some(vm) = self.vms.get(&q.name) else {
+                continue;
+            };
+            if config.in_dom0 || !is_configured(vm, config) {
+                continue;
+            }
+            let mut problems = Vec::new();
+            for expect in &config.expect {
+                let observed = runner
+                    .probe(&q.name, expect)
+                    .map_err(|source| ProbeError::Run {
+                        qube: q.name.clone(),
+                        source,
+                    })?;
+                problems.extend(expect.problem(&observed));
+            }
+            if !vm.running {
+                admin.shutdown(&q.name).map_err(|source| ProbeError::Stop {
+                    qube: q.name.clone(),
+                    source,
+                })?;
+            }
+            if !problems.is_empty() {
+                self.inside.insert(q.name.clone(), problems);
+            }
+        }
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Option<&LiveVm> {

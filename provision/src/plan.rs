@@ -418,14 +418,24 @@ impl Planner<'_> {
         }
         if let Some(config) = &q.configure {
             let digest = config.digest();
-            if !live.is_some_and(|vm| is_configured(vm, config)) {
+            // A probe inside the qube found the result gone (e.g. our package removed or downgraded).
+            let found_wrong = live
+                .is_some()
+                .then(|| self.live.inside.get(name))
+                .flatten()
+                .filter(|p| !p.is_empty());
+            if !live.is_some_and(|vm| is_configured(vm, config)) || found_wrong.is_some() {
+                let purpose = match found_wrong {
+                    Some(problems) => format!("{}: {}", config.purpose, problems.join("; ")),
+                    None => config.purpose.to_owned(),
+                };
                 // Disposables see a change of their disposable template only after a restart.
                 if q.class != Class::TemplateVM {
                     self.configured.push(name.to_owned());
                 }
                 self.push(Step::Configure {
                     qube: name.into(),
-                    purpose: config.purpose.into(),
+                    purpose,
                     digest,
                     shutdown_after: q.class == Class::TemplateVM || q.owner == Owner::Support,
                     commands: config.commands(name),
@@ -638,7 +648,12 @@ mod tests {
             sys_usb_disposable: true,
             ..Layout::default()
         };
-        topology(&config, layout, &crate::topology::tests::apt_key())
+        topology(
+            &config,
+            layout,
+            &crate::topology::tests::apt_key(),
+            &crate::inqube::PackageSource::Repository,
+        )
     }
 
     fn vm(class: &str, running: bool) -> LiveVm {
@@ -870,5 +885,50 @@ mod tests {
         assert!(text.contains(
             &"reset  whonix-gateway-17 kernelopts to its default (was nopat)".to_owned()
         ));
+    }
+
+    #[test]
+    fn reconfigures_a_template_whose_probe_found_our_package_missing() {
+        let t = topo();
+        let mut live = stock();
+        for q in &t.qubes {
+            if live.get(&q.name).is_none() && q.class == Class::TemplateVM {
+                let mut v = vm("TemplateVM", false);
+                for (prop, want) in &q.prefs {
+                    if let Pref::Set(value) = want {
+                        set(&mut v, prop, value);
+                    }
+                }
+                for (f, want) in &q.features {
+                    if let Feature::Set(value) = want {
+                        v.features.insert(f.clone(), value.clone());
+                    }
+                }
+                v.tags = q.tags.iter().cloned().collect();
+                if let Some(c) = &q.configure {
+                    v.features.insert(CONFIGURED_FEATURE.into(), c.digest());
+                }
+                live.vms.insert(q.name.clone(), v);
+            }
+        }
+        let configured = |plan: &Plan| -> Vec<String> {
+            plan.steps
+                .iter()
+                .filter(|s| matches!(s, Step::Configure { qube, .. } if qube.starts_with("sd-") && qube.ends_with("-debian-13")))
+                .map(|s| s.to_string())
+                .collect()
+        };
+        assert_eq!(configured(&plan(&t, &live, &[], &[])), Vec::<String>::new());
+        live.inside.insert(
+            "sd-viewer-debian-13".into(),
+            vec![
+                "sdw-devices is not installed".into(),
+                "user is not in group lpadmin".into(),
+            ],
+        );
+        assert_eq!(
+            configured(&plan(&t, &live, &[], &[])),
+            ["run    8 commands in sd-viewer-debian-13 (template packages: sdw-devices is not installed; user is not in group lpadmin)"]
+        );
     }
 }

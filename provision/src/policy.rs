@@ -177,6 +177,46 @@ mod tests {
     }
 
     #[test]
+    fn only_sd_app_may_call_the_export_service_and_only_in_the_device_qubes() {
+        let (r, t) = (rules(), tags());
+        for target in ["sd-devices", "sd-printers"] {
+            assert!(
+                allows(&r, "securedrop.Export", "sd-app", target, &t),
+                "{target}"
+            );
+            for src in [
+                "sd-viewer",
+                "sd-gpg",
+                "sd-proxy",
+                "sys-usb",
+                "work",
+                "sd-printers",
+                "sd-devices",
+            ] {
+                let rule = evaluate(&r, "securedrop.Export", src, target, &t);
+                assert_eq!(
+                    rule.map(|r| r.action.as_str()),
+                    Some("deny"),
+                    "{src} -> {target}"
+                );
+            }
+        }
+        for target in [
+            "sd-gpg",
+            "sd-log",
+            "sd-proxy",
+            "sd-viewer",
+            "work",
+            "@dispvm:sd-viewer",
+        ] {
+            assert!(
+                !allows(&r, "securedrop.Export", "sd-app", target, &t),
+                "{target}"
+            );
+        }
+    }
+
+    #[test]
     fn usb_attach_reaches_export_targets_only() {
         let (r, t) = (rules(), tags());
         assert!(allows(&r, "qubes.USBAttach", "sys-usb", "sd-devices", &t));

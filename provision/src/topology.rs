@@ -9,12 +9,18 @@
 use serde::Serialize;
 
 use crate::config::{Dom0Config, Environment, GIB};
-use crate::inqube::{self, AptKey, QubeConfig};
+use crate::inqube::{self, AptKey, PackageSource, QubeConfig};
+use crate::packages::{SDW_CLIENT, SDW_DEVICES};
 
 pub const SDW_TAG: &str = "sd-workstation";
 pub const FEDORA_TEMPLATE: &str = "fedora-43-xfce";
 pub const BASE_TEMPLATE_SOURCE: &str = "debian-13-minimal";
 pub const SYS_USB_DVM: &str = "sd-fedora-43-dvm";
+/// The template under sd-devices-dvm, so under sd-devices and sd-printers (it
+/// also serves sd-viewer): it gets `sdw-devices` and `user` in `lpadmin`.
+pub const DEVICES_TEMPLATE: &str = "sd-viewer-debian-13";
+/// sd-app's template: it gets `sdw-client`.
+pub const CLIENT_TEMPLATE: &str = "sd-inbox-debian-13";
 /// Opt-in tags the user puts on non-SDW qubes; removed on uninstall.
 pub const OPT_IN_TAGS: &[&str] = &[
     "sd-send-app-clipboard",
@@ -220,8 +226,13 @@ impl Builder {
     }
 }
 
-/// The target system for this configuration.
-pub fn topology(config: &Dom0Config, layout: Layout, apt_key: &AptKey) -> Topology {
+/// The target system for this configuration, with our packages from `packages`.
+pub fn topology(
+    config: &Dom0Config,
+    layout: Layout,
+    apt_key: &AptKey,
+    packages: &PackageSource,
+) -> Topology {
     use Class::{AppVM, DispVM, TemplateVM};
     use Owner::{Support, System, Workstation};
     let env = config.environment();
@@ -286,9 +297,9 @@ pub fn topology(config: &Dom0Config, layout: Layout, apt_key: &AptKey) -> Topolo
             .configure(inqube::base_template(env, apt_key))
             .done(),
     ]);
-    for (name, packages) in [
-        ("sd-inbox-debian-13", inqube::INBOX_PACKAGES),
-        ("sd-viewer-debian-13", inqube::VIEWER_PACKAGES),
+    for (name, upstream, ours, print_queues) in [
+        (CLIENT_TEMPLATE, inqube::INBOX_PACKAGES, SDW_CLIENT, false),
+        (DEVICES_TEMPLATE, inqube::VIEWER_PACKAGES, SDW_DEVICES, true),
     ] {
         qubes.push(
             qube(name, TemplateVM, Workstation, "red")
@@ -299,7 +310,13 @@ pub fn topology(config: &Dom0Config, layout: Layout, apt_key: &AptKey) -> Topolo
                 .pref("kernel", "pvgrub2-pvh")
                 .sdw_defaults()
                 .enable("service.paxctld")
-                .configure(inqube::workstation_template(env, apt_key, packages))
+                .configure(inqube::workstation_template(
+                    env,
+                    apt_key,
+                    upstream,
+                    packages.package(ours),
+                    print_queues,
+                ))
                 .done(),
         );
     }
@@ -318,7 +335,7 @@ pub fn topology(config: &Dom0Config, layout: Layout, apt_key: &AptKey) -> Topolo
             .done(),
         // ---- export and print -----------------------------------------------
         qube("sd-devices-dvm", AppVM, Workstation, "red")
-            .template("sd-viewer-debian-13")
+            .template(DEVICES_TEMPLATE)
             .tags(&["sd-trixie"])
             .pref_none("netvm")
             .pref("template_for_dispvms", "True")
@@ -417,7 +434,7 @@ pub fn topology(config: &Dom0Config, layout: Layout, apt_key: &AptKey) -> Topolo
             .done(),
         // ---- the client -----------------------------------------------------
         qube("sd-app", AppVM, Workstation, "yellow")
-            .template("sd-inbox-debian-13")
+            .template(CLIENT_TEMPLATE)
             .tags(&["sd-client"])
             .pref_none("netvm")
             .pref("default_dispvm", "sd-viewer")
@@ -538,6 +555,10 @@ pub(crate) mod tests {
         }
     }
 
+    pub fn topo(env: &str, layout: Layout) -> Topology {
+        topology(&config(env), layout, &apt_key(), &PackageSource::Repository)
+    }
+
     const DISPOSABLE_USB: Layout = Layout {
         sys_net_disposable: false,
         sys_firewall_disposable: false,
@@ -554,7 +575,7 @@ pub(crate) mod tests {
 
     #[test]
     fn manages_exactly_the_twelve_qubes_of_the_sdw_test_suite() {
-        let t = topology(&config("prod"), DISPOSABLE_USB, &apt_key());
+        let t = topo("prod", DISPOSABLE_USB);
         let mut names: Vec<&str> = t.workstation_qubes().map(|q| q.name.as_str()).collect();
         names.sort_unstable();
         assert_eq!(
@@ -578,7 +599,7 @@ pub(crate) mod tests {
 
     #[test]
     fn every_qube_refers_only_to_qubes_listed_before_it() {
-        let t = topology(&config("prod"), DISPOSABLE_USB, &apt_key());
+        let t = topo("prod", DISPOSABLE_USB);
         for (i, q) in t.qubes.iter().enumerate() {
             let earlier: Vec<&str> = t.qubes[..i].iter().map(|q| q.name.as_str()).collect();
             let refs = q.prefs.iter().filter_map(|(p, v)| match (p.as_str(), v) {
@@ -600,7 +621,7 @@ pub(crate) mod tests {
 
     #[test]
     fn derives_vm_config_from_config_json() {
-        let t = topology(&config("prod"), DISPOSABLE_USB, &apt_key());
+        let t = topo("prod", DISPOSABLE_USB);
         assert_eq!(
             feature(&t, "sd-proxy", "vm-config.SD_PROXY_ORIGIN"),
             Some(&Feature::Set(
@@ -619,8 +640,8 @@ pub(crate) mod tests {
 
     #[test]
     fn internal_is_set_on_viewer_and_proxy_dvm_only_in_prod() {
-        let prod = topology(&config("prod"), DISPOSABLE_USB, &apt_key());
-        let dev = topology(&config("dev"), DISPOSABLE_USB, &apt_key());
+        let prod = topo("prod", DISPOSABLE_USB);
+        let dev = topo("dev", DISPOSABLE_USB);
         for vm in ["sd-viewer", "sd-proxy-dvm"] {
             assert_eq!(
                 feature(&prod, vm, "internal"),
@@ -635,15 +656,92 @@ pub(crate) mod tests {
 
     #[test]
     fn sys_usb_files_go_to_its_disposable_template_or_to_sys_usb_itself() {
-        let disp = topology(&config("prod"), DISPOSABLE_USB, &apt_key());
+        let disp = topo("prod", DISPOSABLE_USB);
         assert!(disp.get(SYS_USB_DVM).is_some_and(|q| q.configure.is_some()));
         assert!(disp
             .get("sys-usb")
             .is_some_and(|q| q.configure.is_none() && q.class == Class::DispVM));
-        let pers = topology(&config("prod"), Layout::default(), &apt_key());
+        let pers = topo("prod", Layout::default());
         assert!(pers.get(SYS_USB_DVM).is_none());
         assert!(pers
             .get("sys-usb")
             .is_some_and(|q| q.configure.is_some() && q.class == Class::AppVM));
+    }
+
+    /// The template a qube finally runs on, following DispVM → disposable template → template.
+    fn base_template<'a>(t: &'a Topology, name: &'a str) -> &'a str {
+        let mut name = name;
+        while let Some(next) = t.get(name).and_then(|q| q.template.as_deref()) {
+            name = next;
+        }
+        name
+    }
+
+    #[test]
+    fn our_packages_go_to_the_templates_under_the_device_qubes_and_sd_app() {
+        use crate::packages::{Expect, LocalPackage};
+        let t = topo("prod", DISPOSABLE_USB);
+        for q in ["sd-devices", "sd-printers"] {
+            assert_eq!(base_template(&t, q), DEVICES_TEMPLATE, "{q}");
+        }
+        assert_eq!(base_template(&t, "sd-app"), CLIENT_TEMPLATE);
+        let expect = |t: &Topology, q: &str| {
+            t.get(q)
+                .and_then(|q| q.configure.as_ref())
+                .map(|c| c.expect.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            expect(&t, DEVICES_TEMPLATE),
+            [
+                Expect::Package {
+                    name: "sdw-devices".into(),
+                    at_least: None
+                },
+                Expect::Member {
+                    user: "user".into(),
+                    group: "lpadmin".into()
+                }
+            ]
+        );
+        assert_eq!(
+            expect(&t, CLIENT_TEMPLATE),
+            [Expect::Package {
+                name: "sdw-client".into(),
+                at_least: None
+            }]
+        );
+        // nowhere securedrop-export
+        for q in &t.qubes {
+            for c in q.configure.iter().flat_map(|c| c.commands(&q.name)) {
+                assert!(
+                    !c.command.contains("securedrop-export"),
+                    "{}: {}",
+                    q.name,
+                    c.command
+                );
+            }
+        }
+        // from a folder: the versions found there are the minimum
+        let local = |name: &str, version: &str| LocalPackage {
+            name: name.into(),
+            version: version.into(),
+            arch: "amd64".into(),
+            path: "/x".into(),
+            sha256: "00".into(),
+            size: 1,
+        };
+        let folder = PackageSource::Folder(Box::new(crate::packages::Folder {
+            devices: local("sdw-devices", "0.4.0"),
+            client: local("sdw-client", "0.5.0"),
+        }));
+        let t = topology(&config("prod"), DISPOSABLE_USB, &apt_key(), &folder);
+        assert_eq!(
+            expect(&t, CLIENT_TEMPLATE),
+            [Expect::Package {
+                name: "sdw-client".into(),
+                at_least: Some("0.5.0".into())
+            }]
+        );
     }
 }

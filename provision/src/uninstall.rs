@@ -28,7 +28,8 @@ fn removal_rank(live: &Live, name: &str) -> u8 {
     }
 }
 
-pub fn plan(live: &Live) -> Plan {
+/// `obsolete_files`: the superseded dom0 files present (removed too).
+pub fn plan(live: &Live, obsolete_files: &[String]) -> Plan {
     let mut p = Plan::default();
     let fallback = if live.get("default-dvm").is_some() {
         "default-dvm"
@@ -125,6 +126,9 @@ pub fn plan(live: &Live) -> Plan {
     ] {
         p.steps.push(Step::RemoveFile { path: path.into() });
     }
+    for path in obsolete_files {
+        p.steps.push(Step::RemoveFile { path: path.clone() });
+    }
     p
 }
 
@@ -182,7 +186,12 @@ mod tests {
                 value: "sd-viewer".into(),
             },
         );
-        let text: Vec<String> = plan(&live).steps.iter().map(|s| s.to_string()).collect();
+        let obsolete = ["/etc/qubes/policy.d/50-securedrop-export.policy".to_owned()];
+        let text: Vec<String> = plan(&live, &obsolete)
+            .steps
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(
             text,
             [
@@ -196,6 +205,7 @@ mod tests {
                 "remove /etc/qubes/policy.d/32-securedrop-workstation.policy",
                 "remove /etc/qubes-rpc/securedrop.GetSecretKeys",
                 "remove /var/lib/securedrop-workstation",
+                "remove /etc/qubes/policy.d/50-securedrop-export.policy",
             ]
         );
     }

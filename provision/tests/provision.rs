@@ -123,15 +123,21 @@ fn apply_on_a_stock_system_converges_and_a_second_apply_changes_nothing() {
         ]
     );
     assert!(recorded.iter().all(|c| c.user == "root"));
+    assert!(recorded.iter().any(|c| c.text_input() == Some(UDEV_RULES)));
     assert!(recorded
         .iter()
-        .any(|c| c.input.as_deref() == Some(UDEV_RULES)));
+        .any(|c| c.text_input() == Some(ATTACH_HELPER)));
     assert!(recorded
         .iter()
-        .any(|c| c.input.as_deref() == Some(ATTACH_HELPER)));
+        .any(|c| c.qube == "sd-viewer-debian-13" && c.command.ends_with("install -y securedrop-keyring securedrop-log securedrop-workstation-viewer udisks2 gnome-disk-utility sdw-devices")));
+    assert!(recorded.iter().any(|c| c.qube == "sd-inbox-debian-13"
+        && c.command.ends_with(" securedrop-gpg-config sdw-client")));
     assert!(recorded
         .iter()
-        .any(|c| c.qube == "sd-viewer-debian-13" && c.command.ends_with("install -y securedrop-keyring securedrop-log securedrop-export securedrop-workstation-viewer")));
+        .any(|c| c.qube == "sd-viewer-debian-13" && c.command == "usermod -a -G lpadmin user"));
+    assert!(!recorded
+        .iter()
+        .any(|c| c.command.contains("securedrop-export")));
 
     let plan = converge("plan", &sim, config.path(), &[]);
     assert!(plan.ok());
@@ -391,8 +397,7 @@ fn staging_writes_the_test_repository_and_no_internal_flag() {
         .filter(|c| c.command.contains("apt-test_freedom_press.sources"))
         .collect();
     assert!(sources.iter().all(|c| c
-        .input
-        .as_deref()
+        .text_input()
         .is_some_and(|i| i.contains("URIs: https://apt-test.freedom.press\n"))));
     assert_eq!(sources.len(), 3);
 }
@@ -569,7 +574,7 @@ fn a_persistent_sys_usb_gets_the_files_itself_and_loses_them_on_uninstall() {
     let recorded = Recorder::read(&sim.recorded()).unwrap_or_default();
     assert!(recorded
         .iter()
-        .any(|c| c.qube == "sys-usb" && c.input.as_deref() == Some(UDEV_RULES)));
+        .any(|c| c.qube == "sys-usb" && c.text_input() == Some(UDEV_RULES)));
     assert!(converge("check", &sim, config.path(), &[]).ok());
 
     let root = sim.root();
@@ -600,4 +605,63 @@ fn a_persistent_sys_usb_gets_the_files_itself_and_loses_them_on_uninstall() {
         ]
     );
     assert!(vm(&sim.state(), "sys-usb")["features"]["sdw-admin-configured"].is_null());
+}
+
+#[test]
+fn the_sdw_admin_py_spellings_run_the_same_commands() {
+    let sim = Sim::start();
+    let config = config_dir("testconfig");
+    let (socket, root, recorded) = (sim.socket(), sim.root(), sim.recorded());
+    let s = |p: &std::path::Path| p.to_str().unwrap_or_default().to_owned();
+    let (socket, root, recorded, cfg) = (s(&socket), s(&root), s(&recorded), s(config.path()));
+    let common = [
+        "--config",
+        cfg.as_str(),
+        "--root",
+        root.as_str(),
+        "--qubesd-socket",
+        socket.as_str(),
+        "--record-qube-commands",
+        recorded.as_str(),
+    ];
+    let run = |first: &[&str], rest: &[&str]| sdw_admin(&[first, rest].concat());
+
+    let validate = run(
+        &["--validate", cfg.as_str()],
+        &["--qubesd-socket", socket.as_str()],
+    );
+    assert!(validate.ok(), "{}", validate.stderr);
+    assert!(validate.stdout.ends_with("Validating...OK\n"));
+
+    let apply = run(&["-v", "--apply"], &common);
+    assert!(apply.ok(), "{}", apply.stderr);
+    assert!(
+        apply.stdout.starts_with("153 changes:\n"),
+        "{}",
+        apply.stdout
+    );
+    assert_eq!(vm(&sim.state(), "sd-app")["class"], "AppVM");
+
+    let check = run(&["--check"], &common);
+    assert!(check.ok(), "{}", check.stdout);
+    assert!(check.stdout.starts_with("OK: "));
+    let again = run(&["--apply"], &common);
+    assert!(again.stdout.contains("Applied 0 changes."));
+
+    let uninstall = run(
+        &["--uninstall", "--force"],
+        &["--root", root.as_str(), "--qubesd-socket", socket.as_str()],
+    );
+    assert!(uninstall.ok(), "{}", uninstall.stderr);
+    assert!(vm(&sim.state(), "sd-app").is_null());
+    // without --force it asks, as the subcommand does
+    let refused = run(&["--uninstall"], &["--qubesd-socket", socket.as_str()]);
+    assert!(refused
+        .stderr
+        .contains("confirm on a terminal or pass --force"));
+
+    let help = sdw_admin(&["--help"]);
+    assert!(help
+        .stdout
+        .contains("`sdw-admin --apply`, `--validate`, `--uninstall` and `--check`"));
 }

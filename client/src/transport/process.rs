@@ -1,6 +1,7 @@
 //! Runs one child process for a transport: spawns it in its own process group,
-//! optionally streams a file into its stdin, keeps only a bounded tail of its
-//! stdout and stderr (logging what it says, truncated), and waits for it while
+//! optionally streams a file into its stdin, reads its stdout and stderr through
+//! a [`StatusReader`] each (bounded memory: the last non-empty line, capped;
+//! what it says is logged, truncated), and waits for it while
 //! watching the cancel token and the deadline. On cancellation or timeout the
 //! whole process group is killed, so nothing the child started is left behind.
 
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process_group, Pid, Signal};
-use sdw_protocol::{Status, MAX_STATUS_OUTPUT_BYTES};
+use sdw_protocol::{Status, StatusReader};
 
 use super::{Answer, TransportError};
 use crate::CancelToken;
@@ -71,8 +72,8 @@ pub(super) fn run(spec: &ChildSpec, cancel: &CancelToken) -> Result<Answer, Tran
     if let (Some(stdin), Some(path)) = (child.stdin.take(), spec.stdin_file.clone()) {
         feed_stdin(stdin, path);
     }
-    let stdout = child.stdout.take().map(|pipe| collect_tail(pipe, "stdout"));
-    let stderr = child.stderr.take().map(|pipe| collect_tail(pipe, "stderr"));
+    let stdout = child.stdout.take().map(|pipe| read_status(pipe, "stdout"));
+    let stderr = child.stderr.take().map(|pipe| read_status(pipe, "stderr"));
 
     let deadline = spec
         .timeout
@@ -103,24 +104,22 @@ pub(super) fn run(spec: &ChildSpec, cancel: &CancelToken) -> Result<Answer, Tran
 
     let drained_before = Instant::now() + DRAIN_GRACE;
     let mut all_drained = true;
-    for tail in [&stdout, &stderr].into_iter().flatten() {
-        all_drained &= tail.wait_until(drained_before);
+    for stream in [&stdout, &stderr].into_iter().flatten() {
+        all_drained &= stream.wait_until(drained_before);
     }
     if !all_drained {
         tracing::warn!(program = %program, "output still open after exit: killing what is left");
         kill_group(&mut child);
     }
-    let status_tail = match spec.status_stream {
+    let status = match spec.status_stream {
         StatusStream::Stderr => stderr,
         StatusStream::Stdout => stdout,
     }
-    .map(|tail| tail.bytes())
-    .unwrap_or_default();
-    answer(&program, exit, &status_tail)
+    .map_or(Status::UnexpectedReturnStatus, |stream| stream.status());
+    answer(&program, exit, status)
 }
 
-fn answer(program: &str, exit: ExitStatus, output: &[u8]) -> Result<Answer, TransportError> {
-    let status = Status::from_untrusted_stderr(output);
+fn answer(program: &str, exit: ExitStatus, status: Status) -> Result<Answer, TransportError> {
     tracing::debug!(program, ?exit, %status, "device hand-over finished");
     if exit.success() || status != Status::UnexpectedReturnStatus {
         return Ok(Answer::Status(status));
@@ -161,13 +160,13 @@ fn feed_stdin(mut stdin: ChildStdin, path: PathBuf) {
     });
 }
 
-/// The last [`MAX_STATUS_OUTPUT_BYTES`] a pipe carried, and whether it is closed.
-struct Tail {
-    bytes: Arc<Mutex<Vec<u8>>>,
+/// A pipe being read into a [`StatusReader`], and whether it is closed.
+struct StatusPipe {
+    reader: Arc<Mutex<StatusReader>>,
     closed: Receiver<()>,
 }
 
-impl Tail {
+impl StatusPipe {
     /// Waits for the pipe to close, until `deadline`. Returns whether it closed.
     fn wait_until(&self, deadline: Instant) -> bool {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -177,25 +176,19 @@ impl Tail {
         )
     }
 
-    fn bytes(&self) -> Vec<u8> {
-        self.bytes
+    /// The status of everything the pipe carried so far.
+    fn status(&self) -> Status {
+        self.reader
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .status()
     }
 }
 
-/// Appends `fresh` and drops all but the last [`MAX_STATUS_OUTPUT_BYTES`].
-fn keep_tail(tail: &mut Vec<u8>, fresh: &[u8]) {
-    tail.extend_from_slice(fresh);
-    let excess = tail.len().saturating_sub(MAX_STATUS_OUTPUT_BYTES);
-    tail.drain(..excess);
-}
-
-fn collect_tail(mut pipe: impl Read + Send + 'static, label: &'static str) -> Tail {
-    let bytes = Arc::new(Mutex::new(Vec::with_capacity(MAX_STATUS_OUTPUT_BYTES)));
+fn read_status(mut pipe: impl Read + Send + 'static, label: &'static str) -> StatusPipe {
+    let reader = Arc::new(Mutex::new(StatusReader::new()));
     let (closed_tx, closed) = mpsc::channel();
-    let shared = Arc::clone(&bytes);
+    let shared = Arc::clone(&reader);
     std::thread::spawn(move || {
         let mut chunk = [0u8; 8192];
         loop {
@@ -208,8 +201,10 @@ fn collect_tail(mut pipe: impl Read + Send + 'static, label: &'static str) -> Ta
                         .take(LOGGED_CHARS)
                         .collect();
                     tracing::debug!(stream = label, output = ?shown, "device side said");
-                    let mut tail = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                    keep_tail(&mut tail, fresh);
+                    shared
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(fresh);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
@@ -218,7 +213,7 @@ fn collect_tail(mut pipe: impl Read + Send + 'static, label: &'static str) -> Ta
         // The receiver may be gone already; nothing to do then.
         let _ = closed_tx.send(());
     });
-    Tail { bytes, closed }
+    StatusPipe { reader, closed }
 }
 
 #[cfg(test)]
@@ -227,43 +222,22 @@ mod tests {
     use proptest::prelude::*;
     use std::os::unix::process::ExitStatusExt;
 
-    /// Untrusted output: random bytes, newlines and real status words, mixed.
-    fn output() -> impl Strategy<Value = Vec<u8>> {
-        let piece = prop_oneof![
-            proptest::collection::vec(any::<u8>(), 0..64),
-            Just(b"\n".to_vec()),
-            Just(b"\r\n".to_vec()),
-            proptest::sample::select(Status::ALL).prop_map(|s| s.as_str().as_bytes().to_vec()),
-            (0usize..3 * MAX_STATUS_OUTPUT_BYTES).prop_map(|n| vec![b'x'; n]),
-        ];
-        proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
-    }
-
     proptest! {
         #[test]
-        fn the_kept_tail_reads_as_the_whole_output(bytes in output(), cut in 1usize..9000) {
-            let mut tail = Vec::new();
-            for chunk in bytes.chunks(cut) {
-                keep_tail(&mut tail, chunk);
-            }
-            prop_assert!(tail.len() <= MAX_STATUS_OUTPUT_BYTES);
-            prop_assert!(bytes.ends_with(&tail));
-            prop_assert_eq!(Status::from_untrusted_stderr(&tail), Status::from_untrusted_stderr(&bytes));
-        }
-
-        #[test]
-        fn a_known_word_is_believed_whatever_the_exit(bytes in output(), code in 0i32..256) {
+        fn a_known_word_is_believed_whatever_the_exit(
+            status in proptest::sample::select(Status::ALL),
+            code in 0i32..256,
+        ) {
             let exit = ExitStatus::from_raw(code << 8);
-            let parsed = Status::from_untrusted_stderr(&bytes);
-            match answer("fake", exit, &bytes) {
-                Ok(Answer::Status(status)) => {
-                    prop_assert_eq!(status, parsed);
-                    prop_assert!(code == 0 || parsed != Status::UnexpectedReturnStatus);
+            match answer("fake", exit, status) {
+                Ok(Answer::Status(answered)) => {
+                    prop_assert_eq!(answered, status);
+                    prop_assert!(code == 0 || status != Status::UnexpectedReturnStatus);
                 }
                 Ok(Answer::Cancelled) => prop_assert!(false, "cancelled without a cancel"),
                 Err(TransportError::Failed { code: failed, .. }) => {
                     prop_assert_eq!(failed, code);
-                    prop_assert_eq!(parsed, Status::UnexpectedReturnStatus);
+                    prop_assert_eq!(status, Status::UnexpectedReturnStatus);
                 }
                 Err(other) => prop_assert!(false, "{other}"),
             }
@@ -274,7 +248,7 @@ mod tests {
     fn a_child_killed_by_a_signal_without_a_word_is_killed() {
         let killed = ExitStatus::from_raw(9);
         assert!(matches!(
-            answer("fake", killed, b"noise"),
+            answer("fake", killed, Status::UnexpectedReturnStatus),
             Err(TransportError::Killed { .. })
         ));
     }

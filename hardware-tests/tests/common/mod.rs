@@ -74,6 +74,17 @@ impl Scenario {
         Ok(self)
     }
 
+    /// A `disk` archive with these `export_data/` files; the verifier always
+    /// gets the right passphrase, whatever the archive says.
+    pub fn disk(self, passphrase: Option<&str>, files: &[(&str, &[u8])]) -> Result<Self> {
+        let archive = disk_archive(self.dir.path(), passphrase, files)?;
+        Ok(self
+            .arg("--archive")
+            .arg(&archive.display().to_string())
+            .arg("--passphrase")
+            .arg(PASS))
+    }
+
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.to_string());
         self
@@ -155,4 +166,68 @@ pub fn run_lab(args: &[String]) -> Result<Out> {
         return Err(format!("unexpected lab output: {stdout}").into());
     }
     Ok(out)
+}
+
+/// [`Scenario::disk`] as a function.
+pub fn with_disk_archive(
+    scenario: Scenario,
+    passphrase: Option<&str>,
+    files: &[(&str, &[u8])],
+) -> Result<Scenario> {
+    scenario.disk(passphrase, files)
+}
+
+/// Writes a `disk` archive with these `export_data/` files (folders created
+/// as needed) and returns its path.
+pub fn disk_archive(
+    dir: &Path,
+    passphrase: Option<&str>,
+    files: &[(&str, &[u8])],
+) -> Result<PathBuf> {
+    let path = dir.join("export.sd-export");
+    let metadata = match passphrase {
+        Some(p) => {
+            serde_json::json!({"device": "disk", "encryption_key": p, "encryption_method": "luks"})
+        }
+        None => serde_json::json!({"device": "disk"}),
+    };
+    archive::write(&path, &metadata, files)?;
+    Ok(path)
+}
+
+/// `sd-export-YYYYMMDD-HHMMSS` (with or without a `-N` suffix).
+pub fn is_export_folder(name: &str) -> bool {
+    name.strip_prefix("sd-export-").is_some_and(|rest| {
+        let stamp = rest.get(..15).unwrap_or("");
+        stamp.len() == 15
+            && stamp.bytes().enumerate().all(|(i, b)| {
+                if i == 8 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+            && rest.get(15..).is_some_and(|suffix| {
+                suffix.is_empty()
+                    || suffix
+                        .strip_prefix('-')
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+    })
+}
+
+/// The export folder's files on `volume`, as (path below export_data, size, sha256), sorted.
+pub fn exported(out: &Out, volume: &str) -> Vec<(String, u64, String)> {
+    let mut files: Vec<_> = out
+        .files
+        .iter()
+        .filter(|(v, ..)| v == volume)
+        .filter_map(|(_, path, size, sha)| {
+            let (folder, rest) = path.split_once('/')?;
+            let below = rest.strip_prefix("export_data/")?;
+            is_export_folder(folder).then(|| (below.to_string(), *size, sha.clone()))
+        })
+        .collect();
+    files.sort();
+    files
 }

@@ -79,6 +79,10 @@ pub struct Server {
 impl Server {
     pub fn bind(socket: &Path, state: Option<PathBuf>) -> Result<Self, ServerError> {
         let system = load(state.as_deref())?;
+        // The state file exists before the socket does: a client that can connect can read it.
+        if let Some(path) = &state {
+            save(&system, path)?;
+        }
         if socket.exists() {
             // A stale socket from an earlier run; qubesd replaces it the same way.
             let _ = std::fs::remove_file(socket);
@@ -87,9 +91,6 @@ impl Server {
             path: socket.to_owned(),
             source,
         })?;
-        if let Some(path) = &state {
-            save(&system, path)?;
-        }
         info!(socket = %socket.display(), "qubesd-sim listening");
         Ok(Server {
             listener,

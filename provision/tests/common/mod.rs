@@ -158,7 +158,8 @@ pub fn converge(command: &str, sim: &Sim, config: &Path, extra: &[&str]) -> Run 
         "--qubesd-socket",
         socket.to_str().unwrap_or_default(),
     ];
-    if command == "apply" {
+    // apply records what it would run; plan and check answer their probes from that record.
+    if matches!(command, "apply" | "plan" | "check") {
         args.extend([
             "--record-qube-commands",
             recorded.to_str().unwrap_or_default(),

@@ -214,6 +214,11 @@ impl Helper {
             }
         };
         let filesystem = mount::recognise(&devnode)?;
+        if existing.is_none() {
+            // Our own mapping, mounted by someone else already (a desktop
+            // automounter): a second mount could not be read-write.
+            unmount_others(&devnode)?;
+        }
         let mount = match existing {
             Some(path) => MountPoint {
                 path,
@@ -339,6 +344,25 @@ impl Helper {
             }
         }
     }
+}
+
+/// Unmounts every mount of a mapping we opened that we did not make
+/// ourselves (an automounter's), so that it can be mounted or closed.
+fn unmount_others(devnode: &Path) -> Result<(), VolumeError> {
+    let Ok(meta) = fs::metadata(devnode) else {
+        return Ok(());
+    };
+    let rdev = meta.rdev();
+    let dev = format!(
+        "{}:{}",
+        nix::sys::stat::major(rdev),
+        nix::sys::stat::minor(rdev)
+    );
+    for mount_point in udev::all_mounts_of(&dev) {
+        tracing::warn!(?mount_point, "unmounting another mount of our mapping");
+        mount::unmount(&mount_point)?;
+    }
+    Ok(())
 }
 
 /// Why a request was not done: it failed, or it was not allowed.

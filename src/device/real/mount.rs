@@ -107,6 +107,17 @@ pub fn sync(mount_point: &Path) -> Result<(), VolumeError> {
 /// Syncs, unmounts (waiting briefly while the volume is busy) and removes the
 /// private folder.
 pub fn unmount_private(mount_point: &Path) -> Result<(), VolumeError> {
+    unmount(mount_point)?;
+    // Only an empty folder is removed: never anything on the volume.
+    if let Err(e) = fs::remove_dir(mount_point) {
+        tracing::warn!(?mount_point, error = %e, "could not remove the mount folder");
+    }
+    Ok(())
+}
+
+/// Syncs and unmounts, waiting briefly while the volume is busy; leaves the
+/// folder (someone else's, e.g. an automounter's) where it is.
+pub fn unmount(mount_point: &Path) -> Result<(), VolumeError> {
     // A failed sync (a pulled drive) must not keep the volume mounted.
     if let Err(error) = sync(mount_point) {
         tracing::warn!(%error, "sync before unmount failed");
@@ -127,10 +138,6 @@ pub fn unmount_private(mount_point: &Path) -> Result<(), VolumeError> {
                 })
             }
         }
-    }
-    // Only an empty folder is removed: never anything on the volume.
-    if let Err(e) = fs::remove_dir(mount_point) {
-        tracing::warn!(?mount_point, error = %e, "could not remove the mount folder");
     }
     tracing::info!(?mount_point, "unmounted");
     Ok(())

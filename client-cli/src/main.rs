@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod neutral;
 mod passphrase;
 mod progress;
 mod report;

@@ -3,6 +3,7 @@
 //! `--qrexec` or `SDW_QREXEC`, Ctrl-C, and the local device side.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../client/tests/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -266,6 +267,110 @@ fn missing_files_fail_before_any_call() {
         assert_eq!(report["skipped_files"].as_array().map(Vec::len), Some(2));
     }
     assert!(run.calls().is_empty());
+}
+
+#[test]
+fn unprintable_files_are_refused_at_once_without_asking_for_a_printer() {
+    let run = Run::new();
+    let fake = run.fake("PRINTER_PREFLIGHT_SUCCESS", "PRINTER_SUCCESS");
+    let fake = fake.to_str().unwrap();
+    let song = write_file(
+        run.path(),
+        "song.mp3",
+        b"ID3\x04\x00\x00\x00\x00\x00\x00audio",
+    );
+    let song = song.to_str().unwrap();
+    let memo = run.file("memo.txt");
+    let blob = write_file(run.path(), "blob.bin", b"\x00\x01\x02\xff\xfe binary");
+    let blob = blob.to_str().unwrap();
+    let cases = [
+        (vec![song], "ERROR_UNPRINTABLE_TYPE", "song.mp3"),
+        (vec![&memo, song], "ERROR_UNPRINTABLE_TYPE", "song.mp3"),
+        (vec![blob], "ERROR_MIMETYPE_UNSUPPORTED", "blob.bin"),
+    ];
+    for (files, status, named) in cases {
+        let mut args = vec!["--json", "--qrexec", fake, "print"];
+        args.extend(&files);
+        let started = Instant::now();
+        let output = run.run(&args);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(code(&output), 5, "{files:?}");
+        let report = json(&output);
+        assert_eq!(report["status"], status, "{files:?}");
+        assert_eq!(report["preflight"], serde_json::Value::Null);
+        assert!(
+            report["error"].as_str().unwrap().contains(named),
+            "{report}"
+        );
+    }
+    let output = run.run(&["--qrexec", fake, "print", song]);
+    assert_eq!(code(&output), 5);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("could not be printed"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("song.mp3"));
+    assert!(
+        run.calls().is_empty(),
+        "a printer was asked for: {:?}",
+        run.calls()
+    );
+}
+
+/// What a terminal would act on: ESC, CR, BEL, the 8-bit CSI and the
+/// right-to-left override.
+fn assert_inert(bytes: &[u8], what: &str) {
+    let text = String::from_utf8_lossy(bytes);
+    for c in ['\u{1b}', '\r', '\u{7}', '\u{9b}', '\u{202e}', '\u{2066}'] {
+        assert!(!text.contains(c), "{what} carries {c:?}: {text:?}");
+    }
+}
+
+#[test]
+fn untrusted_text_is_neutralised_in_plain_mode() {
+    let run = Run::new();
+    // The device side says hostile things before its word, in both calls.
+    let fake = fake_qrexec(
+        run.path(),
+        "qrexec-client-vm",
+        r#"printf '\033[2J\033]0;pwned\007\rfake line\342\200\256gnp.exe\302\233\n' >&2
+case "$(tar -xzOf "$7" metadata.json)" in
+  *usb-test*) echo DEVICE_WRITABLE >&2 ;;
+  *) echo SUCCESS_EXPORT >&2 ;;
+esac"#,
+    );
+    let fake = fake.to_str().unwrap();
+    let hostile = run
+        .path()
+        .join("\u{1b}[31mred\rinvoice\u{202e}fdp.exe")
+        .display()
+        .to_string();
+    let persian = run
+        .path()
+        .join("گزارش\u{200c}نهایی.pdf")
+        .display()
+        .to_string();
+    let memo = run.file("memo.txt");
+    let output = run.run(&["-vv", "--qrexec", fake, "disk", &hostile, &persian, &memo]);
+    assert_eq!(code(&output), 0);
+    assert_inert(&output.stdout, "stdout");
+    assert_inert(&output.stderr, "stderr");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(r"\u{1b}[31mred\rinvoice\u{202e}fdp.exe (missing)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("{persian} (missing)")), "{stderr}");
+    assert!(
+        stderr.contains("pwned"),
+        "the device output was not logged: {stderr}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("The files were exported"));
+
+    // An error detail that carries an untrusted path.
+    let missing_qrexec = run.path().join("\u{1b}[2Jqrexec\u{202e}");
+    let output = run.run(&["--qrexec", missing_qrexec.to_str().unwrap(), "preflight"]);
+    assert_eq!(code(&output), 8);
+    assert_inert(&output.stdout, "stdout");
+    assert_inert(&output.stderr, "stderr");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("qrexec"));
 }
 
 #[test]

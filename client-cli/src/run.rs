@@ -10,6 +10,7 @@ use sdw_client::{messages, Client};
 use sdw_protocol::Status;
 
 use crate::cli::{Cli, Operation};
+use crate::neutral::NeutralStderr;
 use crate::passphrase::PassphraseSource;
 use crate::progress::ArchiveBar;
 use crate::report::{Report, Stop};
@@ -52,8 +53,11 @@ fn init_logging(verbose: u8) {
         1 => tracing::Level::INFO,
         _ => tracing::Level::DEBUG,
     };
+    // The log carries untrusted text (device output, file names): every line
+    // goes through NeutralStderr, so colours are off.
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| NeutralStderr)
+        .with_ansi(false)
         .with_max_level(level)
         .with_target(false)
         .init();
@@ -69,6 +73,16 @@ fn no_usable_file(operation: &'static str, files: &[PathBuf]) -> Option<Report> 
         }),
         Err(_) => None,
     }
+}
+
+/// `ERROR_UNPRINTABLE_TYPE` or `ERROR_MIMETYPE_UNSUPPORTED` before any printer
+/// is asked for, when a file is one the printing qube would refuse.
+fn unprintable_file(operation: &'static str, files: &[PathBuf]) -> Option<Report> {
+    let error = sdw_client::Error::from(sdw_client::printable::check(files).err()?);
+    Some(Report {
+        detail: Some(error.to_string()),
+        ..Report::new(operation, Status::from(&error))
+    })
 }
 
 fn say(chatty: bool, what: &str) {
@@ -152,6 +166,9 @@ enum PrintJob<'a> {
 fn print(client: &mut Client, job: PrintJob<'_>, chatty: bool, operation: &'static str) -> Report {
     if let PrintJob::Files(files) = job {
         if let Some(report) = no_usable_file(operation, files) {
+            return report;
+        }
+        if let Some(report) = unprintable_file(operation, files) {
             return report;
         }
     }

@@ -9,6 +9,8 @@ use sdw_client::flow::{Done, Failed};
 use sdw_client::messages;
 use sdw_protocol::Status;
 
+use crate::neutral::neutralise;
+
 /// Exit codes (documented in `docs/client.md` and `--help`).
 pub mod code {
     pub const SUCCESS: u8 = 0;
@@ -172,7 +174,8 @@ impl Report {
     }
 
     /// Writes the report: JSON on stdout, or the message on stdout and the
-    /// rest on stderr.
+    /// rest on stderr, with untrusted text (file names, error details)
+    /// neutralised.
     pub fn print(&self, json: bool) {
         if json {
             println!("{}", self.to_json());
@@ -181,12 +184,12 @@ impl Report {
         for skipped in &self.skipped {
             eprintln!(
                 "sdw-export: skipped {} ({})",
-                shown(&skipped.path),
+                neutralise(&shown(&skipped.path)),
                 skipped.reason
             );
         }
         if let Some(detail) = self.detail() {
-            eprintln!("sdw-export: {detail}");
+            eprintln!("sdw-export: {}", neutralise(detail));
         }
         println!("{}", self.message());
     }

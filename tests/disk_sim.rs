@@ -1,0 +1,162 @@
+//! The disk-export scenarios (`tests/scenarios/mod.rs`) against the
+//! simulated drives: `sdw-devices --sim DIR ARCHIVE`, the real binary and
+//! writer, with drives as folders (`src/device/sim.rs`). The same bodies run
+//! on the emulated hardware in `hardware-tests/tests/lab_scenarios.rs`.
+
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod scenarios;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use scenarios::{sha256, Drive, Outcome, Rig};
+use sdw_devices::device::sim::SimDevices;
+use sdw_devices::testkit::ArchiveBuilder;
+use serde_json::json;
+
+struct SimRig {
+    dir: tempfile::TempDir,
+    volume: serde_json::Value,
+    faults: serde_json::Value,
+}
+
+impl SimRig {
+    fn volume_dir(&self) -> PathBuf {
+        self.dir.path().join("sim/volumes/sdb")
+    }
+}
+
+impl Rig for SimRig {
+    fn new(drive: Drive) -> SimRig {
+        let dir = tempfile::tempdir().unwrap();
+        let kind = match drive {
+            Drive::Luks2 => "luks",
+            Drive::VeraCrypt => "veracrypt",
+        };
+        let volume = json!({"name": "sdb", "kind": kind, "passphrase": scenarios::PASS,
+                            "filesystem": "vfat"});
+        fs::create_dir_all(dir.path().join("sim/volumes/sdb")).unwrap();
+        // Something already on the drive, which must stay as it is.
+        fs::write(dir.path().join("sim/volumes/sdb/notes.txt"), b"mine").unwrap();
+        SimRig {
+            dir,
+            volume,
+            faults: json!({}),
+        }
+    }
+
+    fn unlocked_by_hand(mut self) -> SimRig {
+        self.volume["unlocked_by_hand"] = json!(true);
+        self.volume["mounted_by_hand"] = json!(true);
+        self
+    }
+
+    fn keep_busy(mut self) -> SimRig {
+        self.faults["unmount_busy"] = json!(true);
+        self
+    }
+
+    fn pull_mid_export(mut self) -> SimRig {
+        self.faults["publish"] = json!("the drive was pulled");
+        self
+    }
+
+    fn export(self, passphrase: Option<&str>, files: &[(&str, &[u8])]) -> Outcome {
+        let sim = self.dir.path().join("sim");
+        let config = json!({"drives": [{"name": "sdb", "serial": "S", "volumes": [self.volume]}],
+                            "faults": self.faults});
+        fs::write(sim.join("drives.json"), config.to_string()).unwrap();
+        let metadata = match passphrase {
+            Some(p) => json!({"device": "disk", "encryption_key": p}),
+            None => json!({"device": "disk"}),
+        };
+        let mut archive = ArchiveBuilder::with_metadata(&metadata.to_string());
+        for (name, data) in files {
+            archive = archive.file(&format!("export_data/{name}"), data);
+        }
+        let archive_path = self.dir.path().join("export.sd-export");
+        fs::write(&archive_path, archive.gzip()).unwrap();
+        let home = self.dir.path().join("home");
+        fs::create_dir_all(&home).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
+            .arg("--sim")
+            .arg(&sim)
+            .arg(&archive_path)
+            .env_clear()
+            .env("HOME", &home)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        assert!(output.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let (exported, stray_files) = listing(&self.volume_dir());
+        let state = SimDevices::state_of(&sim);
+        let by_hand = self.volume["unlocked_by_hand"] == json!(true);
+        Outcome {
+            status: stderr
+                .trim_end()
+                .rsplit('\n')
+                .next()
+                .unwrap_or("")
+                .to_owned(),
+            exported,
+            stray_files,
+            left_open: !state.unlocked.is_empty() || !state.mounted.is_empty(),
+            // The simulator never touches what it did not unlock or mount.
+            as_found: by_hand && state.unlocked.is_empty() && state.mounted.is_empty(),
+            raw: format!("stderr {stderr:?}, state {state:?}"),
+        }
+    }
+}
+
+/// The files of the one `sd-export-YYYYMMDD-HHMMSS/export_data/`, and how
+/// many other files (besides the drive's own `notes.txt`) are on the volume.
+fn listing(volume: &Path) -> (Vec<(String, u64, String)>, usize) {
+    let mut exported = Vec::new();
+    let mut stray = 0;
+    for entry in fs::read_dir(volume).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "notes.txt" {
+            continue;
+        }
+        let is_export =
+            name.starts_with("sd-export-") && name.len() == "sd-export-YYYYMMDD-HHMMSS".len();
+        let mut files = Vec::new();
+        walk(&path, &mut files);
+        if is_export && exported.is_empty() {
+            let data = path.join("export_data");
+            exported = files
+                .iter()
+                .map(|f| {
+                    let bytes = fs::read(f).unwrap();
+                    let below = f
+                        .strip_prefix(&data)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    (below, bytes.len() as u64, sha256(&bytes))
+                })
+                .collect();
+        } else {
+            stray += files.len().max(1);
+        }
+    }
+    exported.sort();
+    (exported, stray)
+}
+
+fn walk(path: &Path, files: &mut Vec<PathBuf>) {
+    if path.is_dir() {
+        for entry in fs::read_dir(path).unwrap() {
+            walk(&entry.unwrap().path(), files);
+        }
+    } else {
+        files.push(path.to_owned());
+    }
+}
+
+disk_scenarios!(SimRig);
