@@ -967,6 +967,73 @@ mod tests {
     }
 
     #[test]
+    fn finds_exactly_one_device_package() -> Result<(), LabError> {
+        let dir = TempDir::new()?;
+        assert!(matches!(
+            find_package(dir.path()),
+            Err(LabError::Package(..))
+        ));
+        for name in [
+            "sdw-client_0.1.0-1_amd64.deb",
+            "sdw-devices_0.1.0-1_amd64.deb",
+        ] {
+            std::fs::write(dir.path().join(name), b"").map_err(io_err(dir.path()))?;
+        }
+        assert_eq!(
+            find_package(dir.path())?,
+            dir.path().join("sdw-devices_0.1.0-1_amd64.deb")
+        );
+        std::fs::write(dir.path().join("sdw-devices_0.2.0-1_amd64.deb"), b"")
+            .map_err(io_err(dir.path()))?;
+        assert!(matches!(
+            find_package(dir.path()),
+            Err(LabError::Package(..))
+        ));
+        Ok(())
+    }
+
+    /// A results tar as the guest writes it.
+    fn results(files: &[(&str, &str)]) -> Result<(TempDir, PathBuf), LabError> {
+        let dir = TempDir::new()?;
+        let path = dir.path().join("results.img");
+        let file = std::fs::File::create(&path).map_err(io_err(&path))?;
+        let mut b = tar::Builder::new(file);
+        for (name, text) in files {
+            add_file(&mut b, &format!("./{name}"), text.as_bytes(), 0o644)
+                .map_err(io_err(&path))?;
+        }
+        b.into_inner().map_err(io_err(&path))?;
+        Ok((dir, path))
+    }
+
+    #[test]
+    fn the_status_is_read_from_the_channel_the_entry_point_uses() -> Result<(), LabError> {
+        // The MIME handler: the last stderr line; stdout is not the protocol.
+        let (_d, path) = results(&[
+            ("stdout", "noise\n"),
+            ("stderr", "warning\nSUCCESS_EXPORT\n\n"),
+            (
+                "entry",
+                "send-to-usb.desktop Exec=/usr/bin/send-to-usb %f\n",
+            ),
+        ])?;
+        let r = read_results(&path, Path::new("console.log"))?;
+        assert_eq!(r.status.as_deref(), Some("SUCCESS_EXPORT"));
+        assert!(r
+            .render()
+            .contains("ENTRY send-to-usb.desktop Exec=/usr/bin/send-to-usb %f\n"));
+        // The qrexec service: the last stdout line.
+        let (_d, path) = results(&[
+            ("stderr", "a log line\n"),
+            ("stdout", "ERROR_UNLOCK_LUKS\n"),
+            ("status-channel", "stdout\n"),
+        ])?;
+        let r = read_results(&path, Path::new("console.log"))?;
+        assert_eq!(r.status.as_deref(), Some("ERROR_UNLOCK_LUKS"));
+        Ok(())
+    }
+
+    #[test]
     fn parses_verifier_lines_with_spaces_in_paths() {
         let mut r = RunReport::default();
         parse_files(
