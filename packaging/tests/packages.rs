@@ -527,7 +527,7 @@ fn sdw_client_deb_ships_sdw_export_with_man_pages_and_completions() {
 #[test]
 fn sdw_admin_rpm_ships_the_dom0_tool_and_its_data_but_not_the_simulator() {
     let rpm = rpm();
-    let version = version("sdw-provision");
+    let version = version("sdw-admin");
     assert_eq!(
         rpm.path.file_name().unwrap().to_str().unwrap(),
         format!("sdw-admin-{version}-1.x86_64.rpm")

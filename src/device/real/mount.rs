@@ -5,7 +5,7 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use crate::volume::filesystem::HEAD_BYTES;
 use crate::volume::{Filesystem, VolumeError};
 
-/// Where private mount folders are made.
+/// Where private mount folders are made. Mode 0711: the unprivileged caller must be able to pass through
+/// it to the mount point it was given (the folders themselves have random names and cannot be listed).
 const MOUNT_BASE: &str = "/run/sdw-devices";
 const UNMOUNT_ATTEMPTS: u32 = 5;
 
@@ -68,8 +69,9 @@ pub fn mount_private(
     let base = PathBuf::from(MOUNT_BASE);
     fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(0o711)
         .create(&base)
+        .and_then(|()| fs::set_permissions(&base, fs::Permissions::from_mode(0o711)))
         .map_err(|e| failed(format!("{base:?}: {e}")))?;
     let folder = tempfile::Builder::new()
         .prefix("export-")

@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 
+/// The binary's command line, compiled from its own file; only the clap
+/// definition is used here.
+#[allow(dead_code)]
+#[path = "../src/cli.rs"]
+mod cli;
+
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     let (Some(out), None) = (args.next(), args.next()) else {
@@ -31,5 +37,5 @@ fn write(out: &Path) -> std::io::Result<()> {
         _ => {}
     }
     std::fs::create_dir_all(&man)?;
-    clap_mangen::generate_to(sdw_provision::cli::Cli::command(), &man)
+    clap_mangen::generate_to(cli::Cli::command(), &man)
 }
