@@ -302,24 +302,15 @@ impl Helper {
     /// Unmounts every mount of our mapping (a desktop automounter may have
     /// mounted it too), then closes it.
     fn lock(&mut self, volume: &str) -> Result<Reply, Refusal> {
-        let Some(opened) = self.opened.remove(volume) else {
+        let Some(opened) = self.opened.get(volume) else {
             return Ok(Reply::Done);
         };
-        let devnode = Path::new("/dev/mapper").join(&opened.mapping);
-        if let Ok(meta) = fs::metadata(&devnode) {
-            let rdev = meta.rdev();
-            let dev = format!(
-                "{}:{}",
-                nix::sys::stat::major(rdev),
-                nix::sys::stat::minor(rdev)
-            );
-            for mount_point in udev::all_mounts_of(&dev) {
-                tracing::warn!(?mount_point, "unmounting another mount of our mapping");
-                mount::unmount_private(&mount_point)?;
-            }
-        }
-        crypt::close(&opened.mapping)?;
-        tracing::info!(mapping = %opened.mapping, "locked");
+        let mapping = opened.mapping.clone();
+        unmount_others(&Path::new("/dev/mapper").join(&mapping))?;
+        crypt::close(&mapping)?;
+        // Forgotten only once closed: a failure is retried at clean-up.
+        self.opened.remove(volume);
+        tracing::info!(%mapping, "locked");
         Ok(Reply::Done)
     }
 
