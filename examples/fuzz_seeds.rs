@@ -77,5 +77,30 @@ fn main() -> std::io::Result<()> {
     {
         write("status", &format!("status-{i}"), out.as_bytes())?;
     }
+    // The print classifier: a zip written as streaming writers and
+    // LibreOffice do (sizes after the data), UTF-16 text, 8-bit text.
+    let mut zip = zip::ZipWriter::new_stream(Vec::new());
+    for (name, data) in [
+        ("[Content_Types].xml", "<Types/>"),
+        ("_rels/.rels", "<Relationships/>"),
+        ("word/document.xml", "<w:document/>"),
+    ] {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .map_err(std::io::Error::other)?;
+        std::io::Write::write_all(&mut zip, data.as_bytes())?;
+    }
+    let docx = zip.finish().map_err(std::io::Error::other)?.into_inner();
+    write("printable", "streamed-docx", &docx)?;
+    let mut utf16 = vec![0xff, 0xfe];
+    for unit in "Notes – Zoë\r\n".encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    write("printable", "utf16le", &utf16)?;
+    write(
+        "printable",
+        "cp1252-csv",
+        b"Name;Gr\xf6\xdfe\r\nM\xfcller;10 \x80\r\n",
+    )?;
+    write("printable", "pdf", b"%PDF-1.4\n%%EOF\n")?;
     Ok(())
 }

@@ -5,25 +5,37 @@
 //! - `sdw-devices export ARCHIVE --to DIR`: export into a folder already mounted.
 //! - `sdw-devices qrexec-service`: the `securedrop.Export` qrexec service;
 //!   the archive on stdin, the status word on stdout.
+//! - `sdw-devices --version`, `sdw-devices --help`: print, exit 0, no status.
 //! - `sdw-devices --sim DIR ...`: any of the above against simulated drives
 //!   (`device::sim`), for tests; the only way the simulator is chosen.
 //!
 //! Arguments are parsed by hand rather than with clap: a usage error must still
-//! end in exactly one status word, and clap would print help text.
+//! end in exactly one status word, and clap would print help text. An archive
+//! literally named `--help` or `--version` is read as the option: the handler
+//! is always given an absolute path (`qopen-in-vm` hands it a file in a fresh
+//! temporary folder), and `./--help` names such a file by hand.
 
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::memfd::{memfd_create, MFdFlags};
+use nix::sys::stat::Mode;
 use sdw_protocol::{Command, Status};
 
-use crate::archive::{Archive, Inspected};
+use crate::archive::{Archive, ArchiveError, Inspected};
 use crate::device::real::RealDevices;
 use crate::device::sim::SimDevices;
 use crate::device::Devices;
 use crate::disk::DiskError;
-use crate::status::Error;
+use crate::status::{self, Error};
 use crate::{disk, log, print, writer};
 
 /// What the process was asked to do.
@@ -35,6 +47,8 @@ pub enum Invocation {
         target: PathBuf,
     },
     QrexecService,
+    Version,
+    Help,
     /// `--sim DIR` before any other form: the drives are simulated in `DIR`.
     Simulated {
         dir: PathBuf,
@@ -58,6 +72,9 @@ impl Engine<'_> {
     }
 }
 
+const USAGE: &str =
+    "sdw-devices ARCHIVE | sdw-devices export ARCHIVE --to DIR | sdw-devices qrexec-service | sdw-devices --version | sdw-devices --help";
+
 /// Where the status word goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -75,14 +92,36 @@ impl Invocation {
             });
         }
         match (words.as_slice(), args) {
-            (["export", _, "--to", _], [_, archive, _, target]) => {
-                Ok(Invocation::ExportTo { archive: archive.into(), target: target.into() })
-            }
+            (["export", _, "--to", _], [_, archive, _, target]) => Ok(Invocation::ExportTo {
+                archive: archive.into(),
+                target: target.into(),
+            }),
             (["qrexec-service"], _) => Ok(Invocation::QrexecService),
+            (["--version"], _) => Ok(Invocation::Version),
+            (["--help"], _) => Ok(Invocation::Help),
             (_, [archive]) => Ok(Invocation::HandleArchive(archive.into())),
-            _ => Err(Error::Usage(
-                "sdw-devices ARCHIVE | sdw-devices export ARCHIVE --to DIR | sdw-devices qrexec-service".into(),
+            _ => Err(Error::Usage(USAGE.into())),
+        }
+    }
+
+    /// What `--version` and `--help` print on stdout; `None` for the others.
+    pub fn information(&self) -> Option<String> {
+        let version = format!("sdw-devices {}\n", env!("CARGO_PKG_VERSION"));
+        match self {
+            Invocation::Version => Some(version),
+            Invocation::Help => Some(format!(
+                "{version}{}\n\n\
+                 Usage:\n\
+                 \x20 sdw-devices ARCHIVE                  handle an .sd-export archive (the MIME handler;\n\
+                 \x20                                      also installed as send-to-usb)\n\
+                 \x20 sdw-devices export ARCHIVE --to DIR  export a disk archive into a folder already mounted\n\
+                 \x20 sdw-devices qrexec-service           the securedrop.Export service: archive on stdin\n\
+                 \x20 sdw-devices --version | --help\n\n\
+                 One status word is written on stderr (on stdout for qrexec-service) and the exit\n\
+                 code is always 0. Logs: ~/.securedrop_export/logs/ (SDW_LOG_DIR) and syslog.\n",
+                env!("CARGO_PKG_DESCRIPTION"),
             )),
+            _ => None,
         }
     }
 
@@ -96,7 +135,10 @@ impl Invocation {
 }
 
 /// Runs one invocation to its status word (`None`: say nothing).
-pub fn run(invocation: &Invocation, interrupted: &AtomicBool) -> Result<Option<Status>, Error> {
+pub fn run(
+    invocation: &Invocation,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<Option<Status>, Error> {
     log::init()?;
     tracing::info!(?invocation, version = env!("CARGO_PKG_VERSION"), "start");
     run_on(invocation, Engine::Real, interrupted)
@@ -105,17 +147,17 @@ pub fn run(invocation: &Invocation, interrupted: &AtomicBool) -> Result<Option<S
 fn run_on(
     invocation: &Invocation,
     engine: Engine<'_>,
-    interrupted: &AtomicBool,
+    interrupted: &Arc<AtomicBool>,
 ) -> Result<Option<Status>, Error> {
     match invocation {
         Invocation::HandleArchive(path) => handle_archive(path, engine, interrupted),
-        Invocation::ExportTo { archive, target } => {
-            export_to(archive, target, interrupted).map(Some)
-        }
+        Invocation::ExportTo { archive, target } => export_to(archive, target, interrupted),
         Invocation::QrexecService => {
-            let received = receive_stdin()?;
-            handle_archive(received.path(), engine, interrupted)
+            let received = receive_stdin(interrupted)?;
+            let archive = Archive::from_file(received, "stdin".into())?;
+            handle(archive.interrupted_by(interrupted), engine, interrupted)
         }
+        Invocation::Version | Invocation::Help => Ok(None),
         Invocation::Simulated { dir, inner } => run_on(inner, Engine::Simulated(dir), interrupted),
     }
 }
@@ -124,32 +166,66 @@ fn run_on(
 fn handle_archive(
     path: &Path,
     engine: Engine<'_>,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<Option<Status>, Error> {
+    handle(
+        Archive::open(path)?.interrupted_by(interrupted),
+        engine,
+        interrupted,
+    )
+}
+
+fn handle(
+    archive: Archive,
+    engine: Engine<'_>,
     interrupted: &AtomicBool,
 ) -> Result<Option<Status>, Error> {
-    let archive = Archive::open(path)?;
     let Inspected { command, plan } = archive.inspect()?;
     let status = match &command {
         Command::Start => return Ok(None),
-        Command::UsbTest | Command::DiskTest => disk::preflight(engine.devices()?.as_mut())?,
-        Command::Disk { passphrase } => disk::export(
-            engine.devices()?.as_mut(),
-            &archive,
-            &plan,
-            passphrase.as_ref(),
-            &timestamp(),
-            interrupted,
-        )?,
-        Command::PrinterPreflight | Command::PrinterTest | Command::Printer => {
-            print::run(&command, &archive, &plan)?
+        Command::UsbTest | Command::DiskTest => {
+            status::probe_status(&disk::preflight(engine.devices()?.as_mut())?)
+        }
+        Command::Disk { passphrase } => {
+            disk::export(
+                engine.devices()?.as_mut(),
+                &archive,
+                &plan,
+                passphrase.as_ref(),
+                &timestamp(),
+                interrupted,
+            )?;
+            Status::SuccessExport
+        }
+        Command::PrinterPreflight | Command::PrinterTest | Command::Printer { .. } => {
+            print::run(&command, &archive, &plan, interrupted)?
         }
     };
     Ok(Some(status))
 }
 
-fn export_to(archive: &Path, target: &Path, interrupted: &AtomicBool) -> Result<Status, Error> {
-    let archive = Archive::open(archive)?;
+/// `export ARCHIVE --to DIR`: the folder plays an unlocked, mounted drive.
+/// A `disk` archive is written into it; the drive probes answer for the
+/// folder (as the client's folder mode does); `""` says nothing; printer
+/// commands are not for a folder and are refused before anything is done.
+fn export_to(
+    archive: &Path,
+    target: &Path,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<Option<Status>, Error> {
+    let archive = Archive::open(archive)?.interrupted_by(interrupted);
     let Inspected { command, plan } = archive.inspect()?;
     tracing::info!(command = command.device_value(), target = ?target, "export into a mounted folder");
+    match command {
+        Command::Disk { .. } => {}
+        Command::Start => return Ok(None),
+        Command::UsbTest | Command::DiskTest => {
+            return Ok(Some(status::folder_probe_status(target.is_dir())))
+        }
+        Command::PrinterPreflight | Command::PrinterTest | Command::Printer { .. } => {
+            return Err(Error::NotForAFolder(command.device_value().to_owned()))
+        }
+    }
     let written = writer::write_export(
         &archive,
         &plan,
@@ -159,21 +235,62 @@ fn export_to(archive: &Path, target: &Path, interrupted: &AtomicBool) -> Result<
         interrupted,
     )?;
     tracing::info!(?written, "export written");
-    Ok(Status::SuccessExport)
+    Ok(Some(Status::SuccessExport))
 }
 
-/// Saves the archive arriving on stdin to a private temporary file (0600 in
-/// `TMPDIR`), removed when dropped.
-fn receive_stdin() -> Result<tempfile::NamedTempFile, Error> {
-    let io_error = |e: io::Error| Error::Archive(crate::archive::ArchiveError::Io(e.to_string()));
-    let mut file = tempfile::Builder::new()
-        .prefix("sdw-export-")
-        .suffix(".sd-export")
-        .tempfile()
-        .map_err(io_error)?;
-    io::copy(&mut io::stdin().lock(), &mut file).map_err(io_error)?;
-    file.flush().map_err(io_error)?;
+/// Saves the archive arriving on stdin to an unnamed file, so that it (and
+/// the passphrase in it) never outlives the process, however it ends.
+/// Reading stops at an interrupt even while stdin is silent.
+fn receive_stdin(interrupted: &AtomicBool) -> Result<File, Error> {
+    let io_error = |e: io::Error| Error::Archive(ArchiveError::Io(e.to_string()));
+    let mut file = unnamed_file().map_err(io_error)?;
+    let stdin = io::stdin();
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut received = 0u64;
+    loop {
+        if interrupted.load(Ordering::Relaxed) {
+            return Err(ArchiveError::Interrupted.into());
+        }
+        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(200u16)) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(io_error(e.into())),
+        }
+        let n = match nix::unistd::read(stdin.as_fd(), &mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(Errno::EINTR | Errno::EAGAIN) => continue,
+            Err(e) => return Err(io_error(e.into())),
+        };
+        file.write_all(buffer.get(..n).unwrap_or_default())
+            .map_err(io_error)?;
+        received += n as u64;
+    }
+    tracing::info!(bytes = received, "archive received on stdin");
     Ok(file)
+}
+
+/// A file with no name: `O_TMPFILE` in `TMPDIR` (on disk where `TMPDIR` is,
+/// so a large archive does not take memory), or, where the file system
+/// cannot do that, a memfd (in memory). Either is gone with the process.
+fn unnamed_file() -> io::Result<File> {
+    let dir = std::env::temp_dir();
+    let flags = OFlag::O_TMPFILE | OFlag::O_RDWR | OFlag::O_EXCL | OFlag::O_CLOEXEC;
+    match nix::fcntl::open(&dir, flags, Mode::S_IRUSR | Mode::S_IWUSR) {
+        Ok(fd) => {
+            tracing::info!(
+                ?dir,
+                "receiving the archive into an unnamed file (O_TMPFILE)"
+            );
+            Ok(File::from(fd))
+        }
+        Err(error) => {
+            tracing::warn!(?dir, %error, "O_TMPFILE refused: receiving the archive into memory (memfd)");
+            let fd = memfd_create(c"sdw-export", MFdFlags::MFD_CLOEXEC)?;
+            Ok(File::from(fd))
+        }
+    }
 }
 
 /// The device qube's local time, as the export folder names it.
@@ -207,6 +324,14 @@ mod tests {
             Invocation::QrexecService
         );
         assert_eq!(
+            Invocation::parse(&args(&["--version"])).unwrap(),
+            Invocation::Version
+        );
+        assert_eq!(
+            Invocation::parse(&args(&["--help"])).unwrap(),
+            Invocation::Help
+        );
+        assert_eq!(
             Invocation::parse(&args(&["--sim", "/tmp/drives", "/tmp/a.sd-export"])).unwrap(),
             Invocation::Simulated {
                 dir: "/tmp/drives".into(),
@@ -215,6 +340,7 @@ mod tests {
         );
         assert!(Invocation::parse(&args(&["--sim", "/tmp/drives"])).is_err());
         assert!(Invocation::parse(&args(&[])).is_err());
+        assert!(Invocation::parse(&args(&["--help", "x"])).is_err());
         assert!(Invocation::parse(&args(&["a", "b"])).is_err());
     }
 }

@@ -8,11 +8,10 @@
 
 use std::sync::atomic::AtomicBool;
 
-use sdw_protocol::{Passphrase, Status};
+use sdw_protocol::Passphrase;
 
 use crate::archive::{Archive, ExportPlan};
 use crate::device::{classify, Devices, Probe, ScanError};
-use crate::status::probe_status;
 use crate::volume::{Unlocked, VolumeError};
 use crate::writer::{self, ExportRoot, LogProgress, WriteError, Written};
 
@@ -36,11 +35,12 @@ pub enum DiskError {
     },
 }
 
-/// `usb-test` / `disk-test`: the state of the export drive.
-pub fn preflight(devices: &mut dyn Devices) -> Result<Status, DiskError> {
+/// `usb-test` / `disk-test`: the state of the export drive (its status word is
+/// chosen in [`status::probe_status`](crate::status::probe_status)).
+pub fn preflight(devices: &mut dyn Devices) -> Result<Probe, DiskError> {
     let probe = classify(&devices.scan()?);
     tracing::info!(?probe, "preflight");
-    Ok(probe_status(&probe))
+    Ok(probe)
 }
 
 /// `disk`: exports to the one attached drive, unlocking it if needed, and
@@ -52,7 +52,7 @@ pub fn export(
     passphrase: Option<&Passphrase>,
     timestamp: &str,
     interrupted: &AtomicBool,
-) -> Result<Status, DiskError> {
+) -> Result<Written, DiskError> {
     let probe = classify(&devices.scan()?);
     tracing::info!(?probe, has_passphrase = passphrase.is_some(), "export");
     let unlocked = match probe {
@@ -76,7 +76,7 @@ pub fn export(
         ?written,
         "export complete; the drive is unmounted and locked"
     );
-    Ok(Status::SuccessExport)
+    Ok(written)
 }
 
 fn write_to(

@@ -7,9 +7,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use sdw_devices::cli::{self, Channel, Invocation};
+use sdw_devices::hardening;
 use sdw_protocol::Status;
 
 fn main() {
+    // First of all: a crash from here on must not write memory to disk.
+    let core_dumps = hardening::forbid_core_dumps();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [
@@ -21,6 +24,10 @@ fn main() {
         let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
     }
     let invocation = Invocation::parse(&args);
+    if let Some(text) = invocation.as_ref().ok().and_then(Invocation::information) {
+        let _ = std::io::stdout().write_all(text.as_bytes());
+        std::process::exit(0);
+    }
     let channel = invocation
         .as_ref()
         .map_or(Channel::Stderr, Invocation::channel);
@@ -32,6 +39,9 @@ fn main() {
                 Some(error.status())
             })
     }));
+    if let Err(error) = core_dumps {
+        tracing::warn!(%error, "core dumps could not be switched off");
+    }
     let status = outcome.unwrap_or(Some(Status::ErrorGeneric));
     if let Some(status) = status {
         tracing::info!(%status, "done");

@@ -1,7 +1,7 @@
 //! The one place where outcomes and errors become status words. Everything
 //! below keeps typed errors; only [`Error::status`] picks a word.
 
-use sdw_protocol::Status;
+use sdw_protocol::{MetadataError, Status};
 
 use crate::archive::ArchiveError;
 use crate::device::{InvalidReason, Probe, ScanError};
@@ -26,6 +26,8 @@ pub enum Error {
     Logging(#[from] LogError),
     #[error("usage: {0}")]
     Usage(String),
+    #[error("`export --to DIR` cannot do {0:?}: it exports disk archives into a folder")]
+    NotForAFolder(String),
 }
 
 impl Error {
@@ -35,9 +37,11 @@ impl Error {
             Error::Archive(e) => archive_status(e),
             Error::Disk(e) => disk_status(e),
             Error::Write(e) => write_status(e),
-            Error::Print(e) => e.status(),
+            Error::Print(e) => print_status(e),
             Error::Logging(_) => Status::ErrorLogging,
             Error::Usage(_) => Status::ErrorGeneric,
+            // The request does not fit the invocation: say it was not understood.
+            Error::NotForAFolder(_) => Status::ErrorArchiveMetadata,
         }
     }
 }
@@ -45,13 +49,21 @@ impl Error {
 fn archive_status(e: &ArchiveError) -> Status {
     match e {
         ArchiveError::NotFound(_) => Status::ErrorFileNotFound,
-        ArchiveError::Metadata(m) => m.status(),
+        ArchiveError::Metadata(m) => metadata_status(m),
         ArchiveError::MetadataMissing => Status::ErrorMetadataParsing,
+        // Stopped by SIGTERM/SIGINT/SIGHUP before any device was touched:
+        // nothing about the archive or a device is known to be wrong.
+        ArchiveError::Interrupted => Status::ErrorGeneric,
         ArchiveError::Io(_)
         | ArchiveError::Corrupt(_)
         | ArchiveError::Empty
         | ArchiveError::NonUtf8Name(_)
         | ArchiveError::NameTooLong(_)
+        | ArchiveError::NameTooDeep(_)
+        | ArchiveError::NamesOverBudget
+        | ArchiveError::ExtensionTooLarge(_)
+        | ArchiveError::TrailingData
+        | ArchiveError::NoEndMarker
         | ArchiveError::AbsolutePath(_)
         | ArchiveError::ParentDir(_)
         | ArchiveError::ControlCharacter(_)
@@ -67,6 +79,46 @@ fn archive_status(e: &ArchiveError) -> Status {
     }
 }
 
+fn metadata_status(e: &MetadataError) -> Status {
+    match e {
+        MetadataError::TooLarge(_) | MetadataError::NotJsonObject(_) => {
+            Status::ErrorMetadataParsing
+        }
+        MetadataError::MissingDevice
+        | MetadataError::UnknownCommand(_)
+        | MetadataError::PrintOptions(_) => Status::ErrorArchiveMetadata,
+    }
+}
+
+fn print_status(e: &PrintError) -> Status {
+    match e {
+        PrintError::NotFound | PrintError::Usb(_) => Status::ErrorPrinterNotFound,
+        PrintError::Multiple(_) => Status::ErrorMultiplePrintersFound,
+        PrintError::NoUri(_) | PrintError::Discovery(_) => Status::ErrorPrinterUri,
+        PrintError::NotSupported { .. } | PrintError::Table(_) => Status::ErrorPrinterNotSupported,
+        PrintError::DriverUnavailable { .. } | PrintError::DriverLookup(_) => {
+            Status::ErrorPrinterDriverUnavailable
+        }
+        PrintError::Install(_) | PrintError::InstallCheck(_) => Status::ErrorPrinterInstall,
+        PrintError::Unprintable { .. } => Status::ErrorUnprintableType,
+        PrintError::MimetypeUnsupported { .. } => Status::ErrorMimetypeUnsupported,
+        PrintError::NothingToPrint
+        | PrintError::NotAPrintCommand(_)
+        | PrintError::Capabilities(_)
+        | PrintError::OptionUnsupported { .. }
+        | PrintError::Archive(_)
+        | PrintError::Staging(_)
+        | PrintError::Convert { .. }
+        | PrintError::Reencode { .. }
+        | PrintError::Interrupted
+        | PrintError::Submit { .. }
+        | PrintError::Follow { .. }
+        | PrintError::JobFailed { .. }
+        | PrintError::PrinterStopped { .. }
+        | PrintError::Timeout { .. } => Status::ErrorPrint,
+    }
+}
+
 fn write_status(e: &WriteError) -> Status {
     match e {
         // The archive was validated before writing began; reaching a bad member
@@ -77,7 +129,19 @@ fn write_status(e: &WriteError) -> Status {
         | WriteError::Statvfs { .. }
         | WriteError::Io { .. }
         | WriteError::VerifyMismatch(_)
+        | WriteError::Limit(_)
         | WriteError::Interrupted => Status::ErrorExport,
+    }
+}
+
+/// The status of a drive probe in `export --to DIR`, where the folder plays an
+/// unlocked, mounted drive: writable when it is a folder, absent otherwise
+/// (as the client's folder mode answers).
+pub fn folder_probe_status(is_dir: bool) -> Status {
+    if is_dir {
+        Status::DeviceWritable
+    } else {
+        Status::NoDeviceDetected
     }
 }
 
@@ -139,9 +203,33 @@ mod tests {
             ArchiveError::Fifo("f".into()),
             ArchiveError::MetadataNotRegular,
             ArchiveError::Empty,
+            ArchiveError::NameTooDeep("d/d".into()),
+            ArchiveError::NamesOverBudget,
+            ArchiveError::ExtensionTooLarge(1),
+            ArchiveError::TrailingData,
+            ArchiveError::NoEndMarker,
+            ArchiveError::Corrupt("crc".into()),
         ] {
             assert_eq!(Error::from(e).status(), Status::ErrorExtraction);
         }
+    }
+
+    #[test]
+    fn an_interrupted_intake_is_a_generic_error() {
+        assert_eq!(
+            Error::from(ArchiveError::Interrupted).status(),
+            Status::ErrorGeneric
+        );
+    }
+
+    #[test]
+    fn export_to_a_folder_refuses_printer_commands_as_not_understood() {
+        assert_eq!(
+            Error::NotForAFolder("printer".into()).status(),
+            Status::ErrorArchiveMetadata
+        );
+        assert_eq!(folder_probe_status(true), Status::DeviceWritable);
+        assert_eq!(folder_probe_status(false), Status::NoDeviceDetected);
     }
 
     #[test]

@@ -24,7 +24,9 @@ use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
 use nix::sys::statvfs::statvfs;
 use sdw_protocol::layout::{EXPORT_DATA_DIR, EXPORT_FOLDER_PREFIX};
 
-use crate::archive::{Archive, ArchiveError, ExportMember, ExportPlan};
+use crate::archive::{Archive, ArchiveError, ExportMember, ExportPlan, PlannedMember};
+use crate::names::{LimitError, Member, NamePlan};
+use crate::volume::Filesystem;
 
 const COPY_BUFFER_BYTES: usize = 1024 * 1024;
 /// Space kept free beyond the data itself: folders, metadata, rounding.
@@ -45,6 +47,8 @@ pub enum WriteError {
     VerifyMismatch(PathBuf),
     #[error("interrupted by a signal")]
     Interrupted,
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
 }
@@ -86,6 +90,9 @@ pub struct Written {
 pub trait ExportRoot {
     /// The folder itself, for free-space checks.
     fn folder(&self) -> &Path;
+    /// Its file system, which decides what names and sizes it holds
+    /// (`None`: unknown, names kept as they are).
+    fn filesystem(&self) -> Option<Filesystem>;
     /// A new hidden staging folder (see [`create_staging_in`]) we can write.
     fn create_staging(&mut self, timestamp: &str) -> io::Result<PathBuf>;
     /// Renames the staging folder into place (see [`publish_in`]).
@@ -103,6 +110,10 @@ impl ExportRoot for LocalFolder {
         &self.0
     }
 
+    fn filesystem(&self) -> Option<Filesystem> {
+        filesystem_of(&self.0)
+    }
+
     fn create_staging(&mut self, timestamp: &str) -> io::Result<PathBuf> {
         create_staging_in(&self.0, timestamp)
     }
@@ -113,6 +124,25 @@ impl ExportRoot for LocalFolder {
 
     fn discard(&mut self, staging: &Path) -> io::Result<()> {
         fs::remove_dir_all(staging)
+    }
+}
+
+/// The file system a folder is on, from statfs(2)'s magic number.
+pub fn filesystem_of(folder: &Path) -> Option<Filesystem> {
+    use nix::sys::statfs::{statfs, EXT4_SUPER_MAGIC, MSDOS_SUPER_MAGIC};
+    const EXFAT_SUPER_MAGIC: i64 = 0x2011_BAB0;
+    const NTFS3_SUPER_MAGIC: i64 = 0x7366_746e;
+    let kind = statfs(folder).ok()?.filesystem_type();
+    if kind == EXT4_SUPER_MAGIC {
+        Some(Filesystem::Ext)
+    } else if kind == MSDOS_SUPER_MAGIC {
+        Some(Filesystem::Vfat)
+    } else if kind.0 == EXFAT_SUPER_MAGIC {
+        Some(Filesystem::Exfat)
+    } else if kind.0 == NTFS3_SUPER_MAGIC {
+        Some(Filesystem::Ntfs)
+    } else {
+        None
     }
 }
 
@@ -212,26 +242,36 @@ pub fn write_export_into(
     interrupted: &AtomicBool,
 ) -> Result<Written, WriteError> {
     let target = root.folder().to_owned();
+    // Every name and size is checked against the file system before a byte is written.
+    let names = plan_names(plan, root.filesystem(), &target)?;
     check_free_space(&target, plan)?;
     let staging = Staging::create(root, timestamp)?;
     let export_data = staging.path.join(EXPORT_DATA_DIR);
     make_dir(&export_data)?;
+    let on_drive = |relative: &str| {
+        export_data.join(
+            names
+                .disk_path(relative)
+                .unwrap_or_else(|| relative.to_owned()),
+        )
+    };
 
-    let mut written: Vec<(PathBuf, blake3::Hash)> = Vec::with_capacity(plan.file_count());
+    // Only the hashes are kept: the paths are made again from the plan to
+    // verify, so memory does not grow with the names.
+    let mut hashes: Vec<blake3::Hash> = Vec::with_capacity(plan.file_count());
     let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
     let mut done = 0u64;
     archive.for_each_export_member(plan, |member| -> Result<(), WriteError> {
         match member {
             ExportMember::Dir(relative) => {
-                let dir = export_data.join(relative);
-                make_dir_all(&dir, &export_data)?;
+                make_dir_all(&on_drive(relative), &export_data)?;
             }
             ExportMember::File {
                 path: relative,
                 data,
                 ..
             } => {
-                let path = export_data.join(relative);
+                let path = on_drive(relative);
                 if let Some(parent) = path.parent() {
                     make_dir_all(parent, &export_data)?;
                 }
@@ -239,29 +279,77 @@ pub fn write_export_into(
                     done += n;
                     progress.advanced(done, plan.total_bytes);
                 })?;
-                written.push((path, hash));
+                hashes.push(hash);
             }
         }
         Ok(())
     })?;
+    if let Some(report) = names.report() {
+        let path = staging.path.join(RENAMED_REPORT);
+        let hash = copy_file(
+            &mut report.as_bytes(),
+            &path,
+            &mut buffer,
+            interrupted,
+            &mut |_| {},
+        )?;
+        tracing::info!(
+            renamed = names.renamed().len(),
+            "names the drive cannot hold were changed; see {RENAMED_REPORT}"
+        );
+        hashes.push(hash);
+    }
 
     // One syncfs flushes every file and folder of the export at once: a flush
     // per file would stall the stream (and costs a cache flush each on USB sticks).
     sync_filesystem(&staging.path)?;
-    for (path, hash) in &written {
-        verify_file(path, hash, &mut buffer)?;
+    let files = plan.members().filter_map(|m| match m {
+        PlannedMember::File { path, .. } => Some(on_drive(&path)),
+        PlannedMember::Dir(_) => None,
+    });
+    let report = names.report().map(|_| staging.path.join(RENAMED_REPORT));
+    let mut verified = 0usize;
+    for (path, hash) in files.chain(report).zip(&hashes) {
+        verify_file(&path, hash, &mut buffer)?;
+        verified += 1;
+    }
+    if verified != hashes.len() {
+        return Err(WriteError::VerifyMismatch(staging.path.clone()));
     }
     tracing::info!(
-        files = written.len(),
+        files = verified,
         bytes = done,
         "every file read back from the device and verified"
     );
     let folder = staging.publish(timestamp)?;
     Ok(Written {
         folder,
-        files: written.len(),
+        files: plan.file_count(),
         bytes: done,
     })
+}
+
+/// The file beside `export_data/` that lists renamed files.
+pub const RENAMED_REPORT: &str = "RENAMED.txt";
+
+/// Plans every member's name on the drive, refusing what the file system cannot hold.
+fn plan_names(
+    plan: &ExportPlan,
+    filesystem: Option<Filesystem>,
+    target: &Path,
+) -> Result<NamePlan, WriteError> {
+    let mut names = NamePlan::new(filesystem, target.as_os_str().len());
+    for member in plan.members() {
+        let added = match &member {
+            PlannedMember::Dir(path) => names.add(Member::Dir(path)),
+            PlannedMember::File { path, size } => names.add(Member::File { path, size: *size }),
+        };
+        if let Err(limit) = added {
+            tracing::warn!(%limit, "refusing the export before writing: the drive cannot hold this");
+            return Err(WriteError::Limit(limit));
+        }
+    }
+    Ok(names)
 }
 
 fn check_free_space(target: &Path, plan: &ExportPlan) -> Result<(), WriteError> {
@@ -272,7 +360,7 @@ fn check_free_space(target: &Path, plan: &ExportPlan) -> Result<(), WriteError> 
     let block = stats.fragment_size().max(512);
     let available = stats.blocks_available().saturating_mul(block);
     // Each file wastes up to one block; each folder takes at least one.
-    let rounding = (plan.members.len() as u64 + 2).saturating_mul(block);
+    let rounding = (plan.member_count() as u64 + 2).saturating_mul(block);
     let needed = plan
         .total_bytes
         .saturating_add(rounding)
@@ -631,5 +719,44 @@ mod tests {
         write_export(&archive, &plan, target.path(), "x", &mut record, &RUNNING).unwrap();
         assert_eq!(record.0.last(), Some(&(big.len() as u64, big.len() as u64)));
         assert!(record.0.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn exports_finishing_in_the_same_second_each_get_their_own_folder() {
+        // Many publishes of the same timestamp at once: each takes the next
+        // free suffix, none fails and none replaces another (RENAME_NOREPLACE).
+        let root = tempfile::tempdir().unwrap();
+        for round in 0..20 {
+            let stagings: Vec<PathBuf> = (0..8)
+                .map(|_| create_staging_in(root.path(), "20261129-101010").unwrap())
+                .collect();
+            for (i, staging) in stagings.iter().enumerate() {
+                fs::write(staging.join("marker"), format!("{round}-{i}")).unwrap();
+            }
+            let published: Vec<PathBuf> = std::thread::scope(|scope| {
+                let handles: Vec<_> = stagings
+                    .iter()
+                    .map(|staging| {
+                        let root = root.path();
+                        scope.spawn(move || publish_in(root, staging, "20261129-101010"))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap().unwrap())
+                    .collect()
+            });
+            let mut unique = published.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), 8, "{published:?}");
+            for (i, folder) in published.iter().enumerate() {
+                assert_eq!(
+                    fs::read_to_string(folder.join("marker")).unwrap(),
+                    format!("{round}-{i}")
+                );
+            }
+        }
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 160);
     }
 }

@@ -160,3 +160,145 @@ fn walk(path: &Path, files: &mut Vec<PathBuf>) {
 }
 
 disk_scenarios!(SimRig);
+
+/// Runs one `disk` export of `files` to a simulated LUKS drive holding
+/// `filesystem`; returns the status and the drive's folder.
+fn export_to_sim(filesystem: &str, archive: &[u8]) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    fs::create_dir_all(sim.join("volumes/sdb")).unwrap();
+    let config = json!({"drives": [{"name": "sdb", "volumes": [
+        {"name": "sdb", "kind": "luks", "passphrase": scenarios::PASS, "filesystem": filesystem}]}]});
+    fs::write(sim.join("drives.json"), config.to_string()).unwrap();
+    let archive_path = dir.path().join("export.sd-export");
+    fs::write(&archive_path, archive).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
+        .arg("--sim")
+        .arg(&sim)
+        .arg(&archive_path)
+        .env_clear()
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr)
+        .trim_end()
+        .to_owned();
+    (stderr, dir)
+}
+
+fn only_export_folder(volume: &Path) -> PathBuf {
+    let folders: Vec<PathBuf> = fs::read_dir(volume)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    folders.into_iter().next().unwrap()
+}
+
+#[test]
+fn names_fat_cannot_hold_are_renamed_every_file_exported_and_the_renames_listed() {
+    let disk = json!({"device": "disk", "encryption_key": scenarios::PASS}).to_string();
+    let archive = ArchiveBuilder::with_metadata(&disk)
+        .file("export_data/Interview 10:30.txt", b"one")
+        .file("export_data/Was it legal?.pdf", b"two")
+        .file("export_data/notes.txt", b"three")
+        .file("export_data/Report.pdf", b"four")
+        .file("export_data/report.pdf", b"five")
+        .file("export_data/Dir/a.txt", b"six")
+        .file("export_data/dir/a.txt", b"seven")
+        .file("export_data/trailing dot.", b"eight")
+        .file("export_data/CON.txt", b"nine")
+        .gzip();
+    let (status, dir) = export_to_sim("vfat", &archive);
+    assert_eq!(status, "SUCCESS_EXPORT");
+    let folder = only_export_folder(&dir.path().join("sim/volumes/sdb"));
+    let data = folder.join("export_data");
+    for (name, content) in [
+        ("Interview 10_30.txt", "one"),
+        ("Was it legal_.pdf", "two"),
+        ("notes.txt", "three"),
+        ("Report.pdf", "four"),
+        ("report (2).pdf", "five"),
+        ("Dir/a.txt", "six"),
+        ("dir (2)/a.txt", "seven"),
+        ("trailing dot", "eight"),
+        ("CON_.txt", "nine"),
+    ] {
+        assert_eq!(
+            fs::read_to_string(data.join(name)).unwrap(),
+            content,
+            "{name}"
+        );
+    }
+    let report = fs::read_to_string(folder.join("RENAMED.txt")).unwrap();
+    assert!(
+        report.contains("Interview 10:30.txt\n  -> Interview 10_30.txt"),
+        "{report}"
+    );
+    assert!(
+        report.contains("report.pdf\n  -> report (2).pdf"),
+        "{report}"
+    );
+    assert!(!report.contains("notes.txt"), "{report}");
+}
+
+#[test]
+fn ext4_keeps_every_name_and_writes_no_rename_list() {
+    let disk = json!({"device": "disk", "encryption_key": scenarios::PASS}).to_string();
+    let archive = ArchiveBuilder::with_metadata(&disk)
+        .file("export_data/Interview 10:30.txt", b"one")
+        .file("export_data/Report.pdf", b"four")
+        .file("export_data/report.pdf", b"five")
+        .gzip();
+    let (status, dir) = export_to_sim("ext", &archive);
+    assert_eq!(status, "SUCCESS_EXPORT");
+    let folder = only_export_folder(&dir.path().join("sim/volumes/sdb"));
+    for name in ["Interview 10:30.txt", "Report.pdf", "report.pdf"] {
+        assert!(folder.join("export_data").join(name).is_file(), "{name}");
+    }
+    assert!(!folder.join("RENAMED.txt").exists());
+}
+
+#[test]
+fn a_file_over_4_gib_is_refused_on_fat32_before_anything_is_written() {
+    // 4 GiB + 1 MiB of zeros: a few MiB of gzip.
+    let size = 4 * 1024 * 1024 * 1024 + 1024 * 1024;
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let disk = json!({"device": "disk", "encryption_key": scenarios::PASS}).to_string();
+    let mut header = tar::Header::new_gnu();
+    header.set_size(disk.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "metadata.json", disk.as_bytes())
+        .unwrap();
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(
+            &mut header,
+            "export_data/film.mov",
+            std::io::Read::take(std::io::repeat(0), size),
+        )
+        .unwrap();
+    let archive = builder.into_inner().unwrap().finish().unwrap();
+    let (status, dir) = export_to_sim("vfat", &archive);
+    assert_eq!(status, "ERROR_EXPORT");
+    let left: Vec<_> = fs::read_dir(dir.path().join("sim/volumes/sdb"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "nothing written: {left:?}");
+    let logs = fs::read_dir(dir.path().join(".securedrop_export/logs"))
+        .unwrap()
+        .map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(
+        logs.contains("film.mov") && logs.contains("4294967295"),
+        "the log names the file and the limit: {logs}"
+    );
+}

@@ -113,13 +113,113 @@ const HOSTILE: &[&str] = &[
     "metadata link",
     "non-utf8",
     "late bad member",
+    "component over 255 bytes",
+    "path over PATH_MAX",
+    "too deep",
+    "200 files 2000 folders deep",
+    "long-name record of 1 MiB",
+    "PAX record of 1 MiB",
+    "gzip bad crc",
+    "gzip cut trailer",
+    "gzip damage after the last member",
+    "gzip trailing garbage",
+    "bzip2 corrupt block",
+    "bzip2 cut trailer",
+    "bzip2 trailing garbage",
+    "tar without end marker",
+    "tar with a member after the end",
 ];
 
-/// One hostile archive by name, asking for `device`.
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// One hostile or damaged archive by name, asking for `device`.
 fn hostile_archive(name: &str, device: &str) -> Vec<u8> {
     let json = format!(r#"{{"device":"{device}","encryption_key":"pw"}}"#);
     let b = ArchiveBuilder::with_metadata(&json);
+    let benign = || {
+        ArchiveBuilder::with_metadata(&json)
+            .file("export_data/a.txt", b"hello")
+            .file("export_data/b.txt", &[7u8; 20_000])
+    };
+    let deep = |depth: usize| vec!["d"; depth].join("/");
     let builder = match name {
+        "component over 255 bytes" => b.file(&format!("export_data/{}", "c".repeat(256)), b"x"),
+        "path over PATH_MAX" => b.file(
+            &format!("export_data/{}", vec!["p".repeat(200); 20].join("/")),
+            b"x",
+        ),
+        "too deep" => b.file(&format!("export_data/{}/f", deep(127)), b"x"),
+        "200 files 2000 folders deep" => (0..200).fold(b, |b, i| {
+            b.file(&format!("export_data/{}/{i}", deep(2000)), b"x")
+        }),
+        "long-name record of 1 MiB" => b
+            .raw(
+                b"././@LongLink",
+                tar::EntryType::GNULongName,
+                b"",
+                &[b'n'; 1 << 20],
+            )
+            .file("export_data/a", b"1"),
+        "PAX record of 1 MiB" => b
+            .raw(
+                b"././@PaxHeader",
+                tar::EntryType::XHeader,
+                b"",
+                &[b'x'; 1 << 20],
+            )
+            .file("export_data/a", b"1"),
+        "gzip bad crc" => {
+            let mut bytes = benign().gzip();
+            let n = bytes.len();
+            bytes[n - 8] ^= 0xff;
+            return bytes;
+        }
+        "gzip cut trailer" => {
+            let bytes = benign().gzip();
+            return bytes[..bytes.len() - 4].to_vec();
+        }
+        "gzip damage after the last member" => {
+            let mut bytes = benign().gzip();
+            let mut padding = gzip(&[0u8; 10240]);
+            let n = padding.len();
+            padding[n - 8] ^= 0x01;
+            bytes.extend(padding);
+            return bytes;
+        }
+        "gzip trailing garbage" => {
+            let mut bytes = benign().gzip();
+            bytes.extend_from_slice(b"trailing garbage");
+            return bytes;
+        }
+        "bzip2 corrupt block" => {
+            let mut bytes = benign().bzip2();
+            let n = bytes.len();
+            bytes[n / 2] ^= 0x10;
+            return bytes;
+        }
+        "bzip2 cut trailer" => {
+            let bytes = benign().bzip2();
+            return bytes[..bytes.len() - 6].to_vec();
+        }
+        "bzip2 trailing garbage" => {
+            let mut bytes = benign().bzip2();
+            bytes.extend_from_slice(b"trailing garbage");
+            return bytes;
+        }
+        "tar without end marker" => {
+            let bytes = benign().tar();
+            return bytes[..bytes.len() - 1024].to_vec();
+        }
+        "tar with a member after the end" => {
+            let mut bytes = benign().tar();
+            bytes.extend(ArchiveBuilder::new().file("export_data/hidden", b"x").tar());
+            return bytes;
+        }
         "absolute" => b.file("/tmp/evil", b"x"),
         "parent" => b.file("export_data/../../evil", b"x"),
         "symlink out" => b.symlink("export_data/l", "../../../../etc/passwd"),
@@ -218,6 +318,106 @@ fn export_to_a_folder_writes_both_layouts_with_unicode_names() {
         "nested ü"
     );
     sandbox.assert_nothing_written("export");
+}
+
+/// `export ARCHIVE --to DIR` does what the archive asks, with the folder as
+/// the drive: `disk` is exported, the probes answer for the folder, `""` says
+/// nothing, printer commands are refused; only `disk` writes anything.
+#[test]
+fn export_to_a_folder_honours_the_archive_command() {
+    let sandbox = Sandbox::new();
+    let cases = [
+        (r#"{"device":"usb-test"}"#, Some("DEVICE_WRITABLE")),
+        (r#"{"device":"disk-test"}"#, Some("DEVICE_WRITABLE")),
+        (r#"{"device":""}"#, None),
+        (
+            r#"{"device":"printer-preflight"}"#,
+            Some("ERROR_ARCHIVE_METADATA"),
+        ),
+        (
+            r#"{"device":"printer-test"}"#,
+            Some("ERROR_ARCHIVE_METADATA"),
+        ),
+        (r#"{"device":"printer"}"#, Some("ERROR_ARCHIVE_METADATA")),
+        (r#"{"device":"floppy"}"#, Some("ERROR_ARCHIVE_METADATA")),
+    ];
+    for (json, status) in cases {
+        let archive = sandbox.archive(
+            "c.sd-export",
+            &ArchiveBuilder::with_metadata(json)
+                .file("export_data/a.pdf", b"%PDF-1.4\n")
+                .gzip(),
+        );
+        let target = sandbox.target();
+        let run = sandbox.run(&[
+            OsStr::new("export"),
+            archive.as_os_str(),
+            OsStr::new("--to"),
+            target.as_os_str(),
+        ]);
+        match status {
+            Some(word) => run.assert_status(word),
+            None => {
+                assert_eq!(run.code, Some(0));
+                assert!(
+                    run.stderr.is_empty() && run.stdout.is_empty(),
+                    "{json}: {:?}",
+                    run.stderr
+                );
+            }
+        }
+        assert_eq!(
+            fs::read_dir(&target).unwrap().count(),
+            0,
+            "{json}: nothing may be written"
+        );
+        sandbox.assert_nothing_written(json);
+    }
+    let probe = sandbox.archive(
+        "probe.sd-export",
+        &ArchiveBuilder::with_metadata(r#"{"device":"usb-test"}"#).gzip(),
+    );
+    let missing = sandbox.root.join("no-such-drive");
+    sandbox
+        .run(&[
+            OsStr::new("export"),
+            probe.as_os_str(),
+            OsStr::new("--to"),
+            missing.as_os_str(),
+        ])
+        .assert_status("NO_DEVICE_DETECTED");
+    assert!(!missing.exists());
+}
+
+#[test]
+fn version_and_help_print_on_stdout_and_exit_zero() {
+    let sandbox = Sandbox::new();
+    let version = format!("sdw-devices {}\n", env!("CARGO_PKG_VERSION"));
+    let run = sandbox.run(&[OsStr::new("--version")]);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (Some(0), version.as_str(), "")
+    );
+    let run = sandbox.run(&[OsStr::new("--help")]);
+    assert_eq!(run.code, Some(0));
+    assert!(run.stderr.is_empty(), "{:?}", run.stderr);
+    assert!(run.stdout.starts_with(&version), "{}", run.stdout);
+    for form in ["ARCHIVE", "export ARCHIVE --to DIR", "qrexec-service"] {
+        assert!(
+            run.stdout.contains(form),
+            "help names {form}: {}",
+            run.stdout
+        );
+    }
+    assert!(
+        sandbox.home_entries().is_empty(),
+        "no log for --version/--help: {:?}",
+        sandbox.home_entries()
+    );
+    // Anything else is still a usage error with one status word.
+    sandbox
+        .run(&[OsStr::new("--help"), OsStr::new("extra")])
+        .assert_status("ERROR_GENERIC");
 }
 
 #[test]

@@ -241,7 +241,10 @@ fn office_documents_are_converted_then_printed() {
 fn a_document_libreoffice_cannot_read_prints_nothing() {
     let cupsd = brother();
     // Looks like a .docx by its members, but the XML is garbage.
-    let broken = zip(&[("word/document.xml", b"\0\0not xml")]);
+    let broken = zip(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("word/document.xml", b"\0\0not xml"),
+    ]);
     cupsd
         .run(&archive(
             "printer",
@@ -251,6 +254,10 @@ fn a_document_libreoffice_cannot_read_prints_nothing() {
     assert!(
         cupsd.jobs().is_empty(),
         "conversion comes before any printing"
+    );
+    assert!(
+        cupsd.logs().contains("conversion failed"),
+        "the cause is logged"
     );
 }
 
@@ -423,4 +430,401 @@ fn without_a_1284_id_from_cups_the_kernels_is_used() {
     assert!(cupsd
         .queues()
         .contains("device for sdw-printer: usb://Brother"));
+}
+
+/// Prints `files` in one archive on the Brother and checks, file by file in
+/// archive order: a brlaser job each, the kind the classifier logged, and the
+/// pages CUPS counted.
+fn print_and_check(files: &[(&str, &[u8], &str, u32)]) -> Run {
+    let cupsd = brother();
+    let entries: Vec<(&str, &[u8])> = files.iter().map(|(n, b, _, _)| (*n, *b)).collect();
+    let run = cupsd.run(&archive("printer", &entries));
+    run.assert_status("PRINTER_SUCCESS");
+    assert_pjl_jobs(&cupsd, files.len());
+    let logs = cupsd.logs();
+    let kinds: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("classified"))
+        .filter_map(|l| l.split("kind=").nth(1))
+        .map(|k| k.split_whitespace().next().unwrap_or(""))
+        .collect();
+    let expected_kinds: Vec<&str> = files.iter().map(|f| f.2).collect();
+    assert_eq!(kinds, expected_kinds, "{logs}");
+    let expected_pages: Vec<Option<u32>> = files.iter().map(|f| Some(f.3)).collect();
+    assert_eq!(cupsd.logged_pages(), expected_pages, "pages CUPS counted");
+    for n in 1..=files.len() {
+        assert!(
+            logs.contains(&format!("printing file {n} of {}", files.len())),
+            "progress is logged"
+        );
+    }
+    run
+}
+
+#[test]
+fn word_processor_files_from_libreoffice_word_and_streaming_writers_print() {
+    let lo = libreoffice_files();
+    // LibreOffice writes each member's size after its data: the first bytes
+    // alone cannot be walked (the field report's case).
+    assert!(first_member_has_data_descriptor(&lo["docx"]));
+    let as_word = rezip(&lo["docx"], ZipLayout::SizesFirst);
+    assert!(!first_member_has_data_descriptor(&as_word));
+    let streamed = rezip(&lo["odt"], ZipLayout::Streaming);
+    assert!(first_member_has_data_descriptor(&streamed));
+    let run = print_and_check(&[
+        ("s/report.docx", &lo["docx"], "Convert(Docx)", 1),
+        ("s/report-word.docx", &as_word, "Convert(Docx)", 1),
+        ("s/template.dotx", &lo["dotx"], "Convert(Docx)", 1),
+        ("s/old.doc", &lo["doc"], "Convert(Ole2)", 1),
+        ("s/memo.rtf", &lo["rtf"], "Convert(Rtf)", 1),
+        ("s/memo.odt", &lo["odt"], "Convert(OdfText)", 1),
+        ("s/streamed.odt", &streamed, "Convert(OdfText)", 1),
+    ]);
+    eprintln!(
+        "7 word processor files converted and printed in {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn spreadsheets_presentations_and_drawings_print() {
+    let lo = libreoffice_files();
+    let streamed = rezip(&lo["xlsx"], ZipLayout::Streaming);
+    let run = print_and_check(&[
+        ("s/sheet.xlsx", &lo["xlsx"], "Convert(Xlsx)", 1),
+        ("s/streamed.xlsx", &streamed, "Convert(Xlsx)", 1),
+        ("s/sheet.ods", &lo["ods"], "Convert(OdfSpreadsheet)", 1),
+        ("s/slides.pptx", &lo["pptx"], "Convert(Pptx)", 2),
+        ("s/slides.odp", &lo["odp"], "Convert(OdfPresentation)", 2),
+        ("s/drawing.odg", &lo["odg"], "Convert(OdfGraphics)", 2),
+    ]);
+    eprintln!(
+        "6 spreadsheets, presentations and drawings printed in {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn pdf_images_and_text_print_as_they_are() {
+    let lo = libreoffice_files();
+    let pdf = sdw_devices::print::testpage::pdf();
+    let text: String = (1..=80).map(|n| format!("line {n}\n")).collect();
+    print_and_check(&[
+        ("s/letter.pdf", &pdf, "Direct(Pdf)", 1),
+        ("s/photo.jpg", &lo["jpg"], "Direct(Jpeg)", 1),
+        ("s/scan.png", &lo["png"], "Direct(Png)", 1),
+        ("s/fax.tif", &lo["tif"], "Direct(Tiff)", 1),
+        ("s/chart.gif", &lo["gif"], "Direct(Gif)", 1),
+        ("s/notes.txt", text.as_bytes(), "Direct(Text)", 2),
+    ]);
+}
+
+#[test]
+fn webp_images_are_refused_as_unsupported() {
+    let cupsd = brother();
+    let webp = &libreoffice_files()["webp"];
+    assert!(webp.starts_with(b"RIFF") && &webp[8..12] == b"WEBP");
+    cupsd
+        .run(&archive("printer", &[("photo.webp", webp)]))
+        .assert_status("ERROR_MIMETYPE_UNSUPPORTED");
+    assert!(cupsd.jobs().is_empty());
+}
+
+#[test]
+fn text_in_utf16_or_windows_1252_prints_its_characters() {
+    let mut cupsd = Cupsd::start();
+    let uri = cupsd.start_ipp_everywhere();
+    cupsd.set_devices(
+        "driverless",
+        &[&format!(
+            "network {uri} \"Test Everywhere\" \"Test Everywhere\" \"MFG:Test;MDL:Everywhere;CMD:PDF,PWG,URF;\" \"\""
+        )],
+    );
+    cupsd.set_usb(&[
+        r#"{"manufacturer":"Test","product":"Everywhere","serial":"T1","ipp_usb":true}"#,
+    ]);
+    // Notepad's "Unicode": UTF-16 little endian with a byte order mark.
+    let mut notepad = vec![0xff, 0xfe];
+    for unit in "Interview with Zoë Müller\r\nÇa va très bien.\r\n".encode_utf16() {
+        notepad.extend_from_slice(&unit.to_le_bytes());
+    }
+    // Excel's CSV on a German Windows: Windows-1252, ';'-separated.
+    let csv_text = "Name;Größe;Preis\r\nJürgen Weiß;42;10 €\r\nKöln;17;3,50 €\r\n".repeat(3);
+    let (csv, _, _) = encoding_rs::WINDOWS_1252.encode(&csv_text);
+    let run = cupsd.run(&archive(
+        "printer",
+        &[("notes.txt", &notepad), ("prices.csv", &csv)],
+    ));
+    run.assert_status("PRINTER_SUCCESS");
+    let logs = cupsd.logs();
+    assert!(logs.contains("kind=Reencode(Utf16Le)"), "{logs}");
+    assert!(logs.contains("kind=Reencode(Legacy)"));
+    assert!(logs.contains("from=\"windows-1252\""), "{logs}");
+    // CUPS was given the text in UTF-8, and printed a page of each.
+    let received = cupsd.received_documents();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        String::from_utf8(received[0].clone()).unwrap(),
+        "Interview with Zoë Müller\r\nÇa va très bien.\r\n"
+    );
+    assert_eq!(String::from_utf8(received[1].clone()).unwrap(), csv_text);
+    let documents = cupsd.ipp_documents();
+    assert_eq!(documents.len(), 2);
+    assert!(documents.iter().all(|d| d.starts_with(b"%PDF-")));
+    assert_eq!(cupsd.logged_pages(), [Some(1), Some(1)]);
+}
+
+#[test]
+fn a_printer_missing_from_the_table_gets_the_driver_cups_has_for_its_1284_id() {
+    let cupsd = Cupsd::start();
+    cupsd.set_devices("usb", &[HL_L2310D_DEVICE]);
+    cupsd.set_usb(&[HL_L2310D_USB]);
+    cupsd
+        .run(&archive("printer-preflight", &[]))
+        .assert_status("PRINTER_PREFLIGHT_SUCCESS");
+    let logs = cupsd.logs();
+    assert!(logs.contains("driver chosen from CUPS"), "{logs}");
+    assert!(logs.contains("HL-L2310D series"), "the model is logged");
+    assert!(
+        logs.contains("drv:///brlaser.drv/brl2300d.ppd"),
+        "the driver is logged: {logs}"
+    );
+    assert!(logs.contains("a model of the same family"));
+    let ppd = std::fs::read_to_string(cupsd.root.join("etc/ppd/sdw-printer.ppd")).unwrap();
+    assert!(
+        ppd.contains("brlaser") && ppd.contains("HL-L2300D"),
+        "{ppd}"
+    );
+    cupsd
+        .run(&archive("printer", &[("a.txt", b"hello HL-L2310D\n")]))
+        .assert_status("PRINTER_SUCCESS");
+    assert_pjl_jobs(&cupsd, 1);
+
+    // A model brlaser names, though the table does not: its own driver.
+    let cupsd = Cupsd::start();
+    cupsd.set_devices(
+        "usb",
+        &["direct usb://Brother/HL-2270DW%20series?serial=B1 \"Brother HL-2270DW series\" \"Brother HL-2270DW series\" \"MFG:Brother;CMD:PJL,PCL,PCLXL;MDL:HL-2270DW series;CLS:PRINTER;\" \"\""],
+    );
+    cupsd.set_usb(&[r#"{"manufacturer":"Brother","product":"HL-2270DW series","serial":"B1"}"#]);
+    cupsd
+        .run(&archive("printer-preflight", &[]))
+        .assert_status("PRINTER_PREFLIGHT_SUCCESS");
+    let logs = cupsd.logs();
+    assert!(logs.contains("drv:///brlaser.drv/br2270dw.ppd"), "{logs}");
+    assert!(logs.contains("the printer's model"));
+
+    // A Brother inkjet: brlaser drives none of its family. Still refused.
+    cupsd.set_devices(
+        "usb",
+        &["direct usb://Brother/MFC-J491DW?serial=J1 \"Brother MFC-J491DW\" \"Brother MFC-J491DW\" \"MFG:Brother;CMD:PJL,PCL,PCLXL,URF;MDL:MFC-J491DW;CLS:PRINTER;\" \"\""],
+    );
+    cupsd.set_usb(&[r#"{"manufacturer":"Brother","product":"MFC-J491DW","serial":"J1"}"#]);
+    cupsd
+        .run(&archive("printer-preflight", &[]))
+        .assert_status("ERROR_PRINTER_NOT_SUPPORTED");
+    assert!(cupsd.logs().contains("CUPS has no driver for this printer"));
+}
+
+#[test]
+fn sigterm_during_conversion_stops_libreoffice_and_prints_nothing() {
+    let cupsd = brother();
+    let lo = libreoffice_files();
+    let child = cupsd.spawn(&archive(
+        "printer",
+        &[("a.pdf", b"%PDF-1.4\n%%EOF\n"), ("b.pptx", &lo["pptx"])],
+    ));
+    let pid = child.id();
+    // Wait for LibreOffice to run for us, then ask us to stop.
+    let started = std::time::Instant::now();
+    let office = loop {
+        if let Some(&office) = children_named(pid, "soffice.bin").first() {
+            break office;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "LibreOffice never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    sigterm(pid);
+    let run = cupsd.finish(child, std::time::Duration::from_secs(5));
+    run.assert_status("ERROR_PRINT");
+    assert!(!alive(office), "LibreOffice was left running");
+    assert!(cupsd.logs().contains("interrupted by a signal"));
+    assert!(cupsd.jobs().is_empty(), "nothing printed");
+    assert!(cupsd.active_jobs().is_empty(), "nothing queued");
+}
+
+#[test]
+fn sigterm_while_a_job_prints_cancels_it() {
+    let cupsd = brother();
+    cupsd.hang_jobs();
+    let child = cupsd.spawn(&archive("printer", &[("a.txt", b"hello\n")]));
+    cupsd.wait_for_log("printing file 1 of 1");
+    sigterm(child.id());
+    let run = cupsd.finish(child, std::time::Duration::from_secs(5));
+    run.assert_status("ERROR_PRINT");
+    assert!(cupsd.logs().contains("cancelling the job"));
+    // The job does not print later: cupsd holds nothing.
+    let started = std::time::Instant::now();
+    while !cupsd.active_jobs().is_empty() {
+        assert!(started.elapsed().as_secs() < 10, "{}", cupsd.active_jobs());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `metadata.json` for `printer` with these `print_options`.
+fn printer_with(options: &str) -> String {
+    format!(r#"{{"device":"printer","print_options":{options}}}"#)
+}
+
+/// PDF pages in a document the IPP Everywhere printer received.
+fn pdf_pages(pdf: &[u8]) -> usize {
+    pdf.windows(12)
+        .filter(|w| w.starts_with(b"/Type /Page") && w[11] != b's')
+        .count()
+}
+
+#[test]
+fn print_options_are_set_on_every_job_as_cupsd_records_them() {
+    let cupsd = brother();
+    let long: String = (1..=300).map(|n| format!("line {n}\n")).collect();
+    let run = cupsd.run(&archive_with_metadata(
+        &printer_with(
+            r#"{"copies":2,"page_ranges":"2-3","sides":"two-sided-long-edge",
+                "media":"iso_a4_210x297mm","color":"monochrome","orientation":"landscape"}"#,
+        ),
+        &[("a.txt", long.as_bytes()), ("b.txt", long.as_bytes())],
+    ));
+    run.assert_status("PRINTER_SUCCESS");
+    assert_pjl_jobs(&cupsd, 2);
+    let attributes = cupsd.job_attributes("sdw-printer");
+    for expected in [
+        "copies (integer) = 2",
+        "page-ranges (rangeOfInteger) = 2-3",
+        "sides (keyword) = two-sided-long-edge",
+        "media (keyword) = iso_a4_210x297mm",
+        "print-color-mode (keyword) = monochrome",
+        "orientation-requested (enum) = landscape",
+    ] {
+        assert_eq!(
+            attributes.matches(expected).count(),
+            2,
+            "{expected} on both jobs:\n{attributes}"
+        );
+    }
+    assert!(cupsd.logs().contains("print options set on every job"));
+}
+
+#[test]
+fn without_print_options_jobs_get_the_queue_defaults() {
+    let cupsd = brother();
+    cupsd
+        .run(&archive("printer", &[("a.txt", b"hello\n")]))
+        .assert_status("PRINTER_SUCCESS");
+    let attributes = cupsd.job_attributes("sdw-printer");
+    assert!(attributes.contains("job-id (integer) = 1"), "{attributes}");
+    for absent in [
+        "page-ranges (",
+        "orientation-requested (",
+        "copies (integer) = 2",
+    ] {
+        assert!(!attributes.contains(absent), "{absent}:\n{attributes}");
+    }
+}
+
+#[test]
+fn an_option_the_printer_cannot_honour_prints_nothing() {
+    let cupsd = brother();
+    for (options, logged) in [
+        (r#"{"media":"iso_a0_841x1189mm"}"#, "cannot honour media"),
+        (
+            r#"{"copies":2,"sides":"two-sided-short-edge","orientation":"portrait","media":"na_ledger_11x17in"}"#,
+            "cannot honour media",
+        ),
+    ] {
+        let run = cupsd.run(&archive_with_metadata(
+            &printer_with(options),
+            &[("a.txt", b"hello\n")],
+        ));
+        run.assert_status("ERROR_PRINT");
+        assert!(cupsd.logs().contains(logged), "{options}: {}", run.log_tail);
+    }
+    assert!(cupsd.jobs().is_empty(), "nothing printed");
+    assert!(
+        !cupsd.job_attributes("sdw-printer").contains("job-id ("),
+        "no job submitted"
+    );
+}
+
+#[test]
+fn a_bad_print_option_is_an_archive_metadata_error_before_any_printer() {
+    let cupsd = brother();
+    for options in [
+        r#"{"copies":0}"#,
+        r#"{"copies":100}"#,
+        r#"{"page_ranges":"3-1"}"#,
+        r#"{"pages":"1"}"#,
+        r#"{"sides":"duplex"}"#,
+    ] {
+        cupsd
+            .run(&archive_with_metadata(
+                &printer_with(options),
+                &[("a.txt", b"hello\n")],
+            ))
+            .assert_status("ERROR_ARCHIVE_METADATA");
+    }
+    assert!(
+        cupsd.queues().is_empty(),
+        "no queue set up: {}",
+        cupsd.queues()
+    );
+    assert!(cupsd.jobs().is_empty());
+}
+
+#[test]
+fn page_ranges_apply_to_converted_office_documents_on_an_ipp_everywhere_printer() {
+    let mut cupsd = Cupsd::start();
+    let uri = cupsd.start_ipp_everywhere();
+    cupsd.set_devices(
+        "driverless",
+        &[&format!(
+            "network {uri} \"Test Everywhere\" \"Test Everywhere\" \"MFG:Test;MDL:Everywhere;CMD:PDF,PWG,URF;\" \"\""
+        )],
+    );
+    cupsd.set_usb(&[
+        r#"{"manufacturer":"Test","product":"Everywhere","serial":"T1","ipp_usb":true}"#,
+    ]);
+    let paragraphs: Vec<String> = (1..=250).map(|n| format!("paragraph {n}")).collect();
+    let document = odt(&paragraphs.join("</text:p><text:p>"));
+    let long: String = (1..=300).map(|n| format!("line {n}\n")).collect();
+    let run = cupsd.run(&archive_with_metadata(
+        &printer_with(r#"{"page_ranges":"1,3-4","copies":1}"#),
+        &[("a.odt", &document), ("b.txt", long.as_bytes())],
+    ));
+    run.assert_status("PRINTER_SUCCESS");
+    let documents = cupsd.ipp_documents();
+    assert_eq!(documents.len(), 2, "one document per file");
+    for document in &documents {
+        assert!(document.starts_with(b"%PDF-"));
+        assert_eq!(pdf_pages(document), 3, "pages 1, 3 and 4 only");
+    }
+    // This printer prints on one side only: two-sided is refused up front.
+    let run = cupsd.run(&archive_with_metadata(
+        &printer_with(r#"{"sides":"two-sided-long-edge"}"#),
+        &[("a.odt", &document)],
+    ));
+    run.assert_status("ERROR_PRINT");
+    assert!(
+        cupsd.logs().contains("cannot honour sides"),
+        "{}",
+        run.log_tail
+    );
+    assert_eq!(cupsd.ipp_documents().len(), 2, "nothing more printed");
+    // The same archive without options: every page.
+    let run = cupsd.run(&archive("printer", &[("a.odt", &document)]));
+    run.assert_status("PRINTER_SUCCESS");
+    let documents = cupsd.ipp_documents();
+    assert!(pdf_pages(&documents[2]) > 4, "{}", pdf_pages(&documents[2]));
 }

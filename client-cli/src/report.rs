@@ -7,7 +7,7 @@ use std::path::Path;
 use sdw_client::archive::SkippedFile;
 use sdw_client::flow::{Done, Failed};
 use sdw_client::messages;
-use sdw_protocol::Status;
+use sdw_protocol::{PrintOptions, Status};
 
 use crate::neutral::neutralise;
 
@@ -87,6 +87,9 @@ pub struct Report {
     pub skipped: Vec<SkippedFile>,
     pub detail: Option<String>,
     pub stop: Stop,
+    /// `print FILE...` only: the print options sent (`Some(None)`: none, the
+    /// printer's defaults).
+    pub print_options: Option<Option<PrintOptions>>,
 }
 
 impl Report {
@@ -98,6 +101,7 @@ impl Report {
             skipped: Vec::new(),
             detail: None,
             stop: Stop::Answered,
+            print_options: None,
         }
     }
 
@@ -161,7 +165,7 @@ impl Report {
             .iter()
             .map(|s| serde_json::json!({"path": shown(&s.path), "reason": s.reason.as_str()}))
             .collect();
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "operation": self.operation,
             "status": self.status.as_str(),
             "message": self.message(),
@@ -170,7 +174,12 @@ impl Report {
             "cancelled": matches!(self.stop, Stop::Cancelled),
             "skipped_files": skipped,
             "error": self.detail(),
-        })
+        });
+        if let (Some(options), Some(object)) = (&self.print_options, json.as_object_mut()) {
+            let options = serde_json::to_value(options).unwrap_or(serde_json::Value::Null);
+            object.insert("print_options".into(), options);
+        }
+        json
     }
 
     /// Writes the report: JSON on stdout, or the message on stdout and the

@@ -1,7 +1,8 @@
 //! The printable-type check on the client: before a printer is asked for and
 //! before any archive is built, every file to print is classified from its
-//! first bytes by [`sdw_protocol::printable`], the same rule the device side
-//! applies in `sd-printers`. A file the device side would refuse (audio, video,
+//! bytes by [`sdw_protocol::printable::classify_file`] (its first bytes, and a
+//! zip's central directory), the same rule the device side applies in
+//! `sd-printers`. A file the device side would refuse (audio, video,
 //! archives: `ERROR_UNPRINTABLE_TYPE`; anything not recognised:
 //! `ERROR_MIMETYPE_UNSUPPORTED`) is refused here at once, without a round trip.
 //!
@@ -10,10 +11,9 @@
 //! here is left to the archive builder, which skips and reports it.
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sdw_protocol::printable::{self, Printable, Refusal, HEAD_BYTES};
+use sdw_protocol::printable::{self, Printable, Refusal};
 
 use crate::archive;
 
@@ -52,7 +52,7 @@ pub fn check(files: &[PathBuf]) -> Result<(), Unprintable> {
             continue;
         };
         let refused = match kind {
-            Printable::Direct(_) | Printable::Convert(_) => continue,
+            Printable::Direct(_) | Printable::Convert(_) | Printable::Reencode(_) => continue,
             Printable::Refused(refusal) => Refused::Recognised(refusal),
             Printable::Unknown => Refused::Unsupported,
         };
@@ -65,14 +65,11 @@ pub fn check(files: &[PathBuf]) -> Result<(), Unprintable> {
     Ok(())
 }
 
-/// The kind of `path` from its first [`HEAD_BYTES`], or `None` when it cannot
-/// be opened or read as a regular file.
+/// The kind of `path` from its bytes, or `None` when it cannot be opened or
+/// read as a regular file.
 fn classify(path: &Path) -> Option<Printable> {
-    let (file, _) = archive::open_no_follow(path, &mut Vec::new())?;
-    let mut head = Vec::with_capacity(HEAD_BYTES);
-    let limit = u64::try_from(HEAD_BYTES).unwrap_or(u64::MAX);
-    file.take(limit).read_to_end(&mut head).ok()?;
-    Some(printable::classify(&head))
+    let (mut file, _) = archive::open_no_follow(path, &mut Vec::new())?;
+    printable::classify_file(&mut file).ok()
 }
 
 #[cfg(test)]
@@ -102,9 +99,52 @@ mod tests {
                 ("a.pdf", PDF),
                 ("notes.txt", b"plain text\n"),
                 ("b.png", b"\x89PNG\r\n\x1a\n...."),
+                // Notepad's UTF-16 and an Excel CSV in Windows-1252 print
+                // after re-encoding.
+                ("utf16.txt", b"\xff\xfeh\0i\0\r\0\n\0"),
+                ("prices.csv", b"Gr\xf6\xdfe;10 \x80\r\n"),
+                ("report.docx", &streamed_docx()),
             ],
         );
         assert_eq!(check(&files), Ok(()));
+    }
+
+    /// A .docx as LibreOffice and streaming writers write it: each member's
+    /// size after its data (flag 0x08), so only the central directory at the
+    /// end names the Word part.
+    fn streamed_docx() -> Vec<u8> {
+        let mut zip = Vec::new();
+        let mut central = Vec::new();
+        for (name, data) in [
+            ("_rels/.rels", &b"<Relationships/>"[..]),
+            ("[Content_Types].xml", b"<Types/>"),
+            ("word/document.xml", b"<w:document/>"),
+        ] {
+            let offset = zip.len() as u32;
+            zip.extend_from_slice(b"PK\x03\x04\x14\0\x08\0\0\0\0\0\0\0");
+            zip.extend_from_slice(&[0; 12]);
+            zip.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            zip.extend_from_slice(&[0, 0]);
+            zip.extend_from_slice(name.as_bytes());
+            zip.extend_from_slice(data);
+            zip.extend_from_slice(b"PK\x07\x08\0\0\0\0");
+            zip.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            zip.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            central.extend_from_slice(b"PK\x01\x02\x14\0\x14\0\x08\0\0\0\0\0\0\0\0\0\0\0");
+            central.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            central.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            central.extend_from_slice(&[0; 12]);
+            central.extend_from_slice(&offset.to_le_bytes());
+            central.extend_from_slice(name.as_bytes());
+        }
+        let at = zip.len() as u32;
+        zip.extend_from_slice(&central);
+        zip.extend_from_slice(b"PK\x05\x06\0\0\0\0\x03\0\x03\0");
+        zip.extend_from_slice(&(central.len() as u32).to_le_bytes());
+        zip.extend_from_slice(&at.to_le_bytes());
+        zip.extend_from_slice(&[0, 0]);
+        zip
     }
 
     #[test]

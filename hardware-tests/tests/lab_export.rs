@@ -314,3 +314,36 @@ fn a_desktop_automounter_mounting_our_mapping_mid_export_is_unmounted_before_loc
     assert_exported(&out, "S", &files);
     Ok(())
 }
+
+#[test]
+fn names_fat32_cannot_hold_are_renamed_and_every_file_reaches_the_stick() -> Result {
+    let sent: &[(&str, &[u8])] = &[
+        ("Interview 10:30.txt", b"one"),
+        ("Was it legal?.pdf", b"two"),
+        ("notes.txt", b"three"),
+        ("Report.pdf", b"four"),
+        ("report.pdf", b"five"),
+    ];
+    let out = Scenario::new()?
+        .stick("luks2-fat32", "S")?
+        .disk(Some(PASS), sent)?
+        .run()?;
+    assert_eq!(out.status, "SUCCESS_EXPORT", "{}", out.raw);
+    let on_stick: &[(&str, &[u8])] = &[
+        ("Interview 10_30.txt", b"one"),
+        ("Was it legal_.pdf", b"two"),
+        ("notes.txt", b"three"),
+        ("Report.pdf", b"four"),
+        ("report (2).pdf", b"five"),
+    ];
+    assert_eq!(exported(&out, "S"), expected(on_stick), "{}", out.raw);
+    assert!(
+        out.files
+            .iter()
+            .any(|(v, path, ..)| v == "S" && path.ends_with("/RENAMED.txt")),
+        "the renames are listed beside export_data/: {}",
+        out.raw
+    );
+    assert_eq!(out.leftover, "none", "{}", out.raw);
+    Ok(())
+}

@@ -1,13 +1,15 @@
 //! The contract between the SecureDrop client in `sd-app` and the device side in
 //! `sd-devices` / `sd-printers`, as specified in `shared/spec/protocol.md`.
 //!
-//! This crate owns the *words* of the protocol and nothing else: no I/O.
+//! This crate owns the *words* of the protocol and nothing else: no I/O of its
+//! own ([`printable::classify_file`] reads from a file the caller opened).
 //!
 //! - [`Status`]: every status word, with its exact string, and
 //!   [`Status::from_untrusted_stderr`] / [`StatusReader`], the one rule for
 //!   reading a status back (the last non-empty line, in bounded memory).
 //! - [`Command`] and [`Metadata`]: the `metadata.json` schema, parsed from untrusted
-//!   bytes into a command; the passphrase exists only inside [`Command::Disk`].
+//!   bytes into a command; the passphrase exists only inside [`Command::Disk`],
+//!   the [`PrintOptions`] only inside [`Command::Printer`].
 //! - [`Passphrase`]: a secret that redacts itself and is zeroed on drop.
 //! - [`layout`]: the names inside an `.sd-export` archive.
 //!
@@ -18,9 +20,11 @@
 pub mod layout;
 mod metadata;
 mod passphrase;
+pub mod print_options;
 pub mod printable;
 mod status;
 
 pub use metadata::{Command, Metadata, MetadataError, MAX_METADATA_BYTES};
 pub use passphrase::Passphrase;
+pub use print_options::PrintOptions;
 pub use status::{Status, StatusReader, MAX_STATUS_LINE_BYTES};

@@ -142,7 +142,9 @@ pub fn run_step(step: &Step, t: &mut Target<'_>) -> Result<(), StepError> {
             if *shutdown_after {
                 admin.shutdown(qube)?;
             }
-            admin.set_feature(qube, CONFIGURED_FEATURE, digest)?;
+            if !digest.is_empty() {
+                admin.set_feature(qube, CONFIGURED_FEATURE, digest)?;
+            }
         }
         Step::Shutdown { qube, .. } => admin.shutdown(qube)?,
         Step::Kill { qube, .. } => already_gone_is_fine(admin.kill(qube))?,

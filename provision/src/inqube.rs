@@ -247,6 +247,11 @@ impl AptKey {
         }
     }
 
+    /// The armored key.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
     /// The key as a deb822 multi-line field value: each line indented, empty lines as ` .`.
     fn deb822(&self) -> String {
         self.0
@@ -425,6 +430,71 @@ pub fn sys_usb_files() -> QubeConfig {
     QubeConfig {
         purpose: "USB auto-attach files",
         steps,
+        in_dom0: false,
+        done_when_feature: None,
+        expect: Vec::new(),
+    }
+}
+
+/// The FPF signing key in the update qube (sys-firewall, or its disposable
+/// template): dom0's updates are downloaded there and their repository key must
+/// be there too. Kept in `/rw/config` and copied into `/etc/pki/rpm-gpg` now
+/// and at each boot (an AppVM's `/etc` comes from its template).
+pub fn updatevm_rpm_key(env: Environment, key: &AptKey) -> QubeConfig {
+    let name = crate::files::rpm_key_name(env);
+    let copy = format!("install -D -m 0644 /rw/config/{name} /etc/pki/rpm-gpg/{name}");
+    let block = format!("{RC_LOCAL_BEGIN}\n{copy}\n{RC_LOCAL_END}\n");
+    QubeConfig {
+        purpose: "dom0 repository signing key",
+        steps: vec![
+            step(
+                format!("install -D -m 0644 -o root -g root /dev/stdin /rw/config/{name}"),
+                Some(Input::Text(format!("{}\n", key.text()))),
+            ),
+            step(copy, None),
+            step(
+                format!(
+                    "touch /rw/config/rc.local && sed -i '/^{RC_LOCAL_BEGIN}$/,/^{RC_LOCAL_END}$/d' /rw/config/rc.local && cat >> /rw/config/rc.local && chmod 0755 /rw/config/rc.local"
+                ),
+                Some(Input::Text(block)),
+            ),
+        ],
+        in_dom0: false,
+        done_when_feature: None,
+        expect: Vec::new(),
+    }
+}
+
+/// The commands that undo [`updatevm_rpm_key`] (both environments' keys, as `sd-clean-all` does).
+pub fn updatevm_rpm_key_removal(qube: &str) -> Vec<QubeCommand> {
+    let keys = "RPM-GPG-KEY-securedrop-workstation RPM-GPG-KEY-securedrop-workstation-test";
+    [
+        format!("for k in {keys}; do rm -f /rw/config/$k /etc/pki/rpm-gpg/$k; done"),
+        format!("sed -i '/^{RC_LOCAL_BEGIN}$/,/^{RC_LOCAL_END}$/d' /rw/config/rc.local"),
+    ]
+    .into_iter()
+    .map(|command| QubeCommand {
+        qube: qube.to_owned(),
+        user: "root".to_owned(),
+        command,
+        input: None,
+        effects: Vec::new(),
+    })
+    .collect()
+}
+
+/// Whonix 17 clean-up in `whonix-gateway-17` (`sd-remove-whonix-packages.sls`):
+/// SDW's packages and the FPF repository left by earlier versions.
+pub fn whonix_gateway_cleanup() -> QubeConfig {
+    QubeConfig {
+        purpose: "remove SecureDrop Workstation's Whonix packages",
+        steps: vec![
+            step(
+                format!("{APT} purge --yes securedrop-keyring securedrop-qubesdb-tools securedrop-whonix-config || true"),
+                None,
+            ),
+            step("rm -f /etc/apt/sources.list.d/apt_freedom_press.sources", None),
+        ],
         in_dom0: false,
         done_when_feature: None,
         expect: Vec::new(),

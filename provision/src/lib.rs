@@ -4,15 +4,17 @@
 //! * [`wire`] and [`admin`]: the Qubes Admin API, over qubesd's socket or qrexec.
 //! * [`topology`]: every qube SecureDrop Workstation manages, as data.
 //! * [`live`], [`plan`], [`apply`], [`check`], [`uninstall`]: converge, verify, remove.
+//! * [`update`]: dom0, then the templates, then the qubes on changed templates.
 //! * [`files`], [`policy`]: what is written in dom0; [`inqube`], [`runner`]: what runs inside qubes.
-//! * [`sim`]: `qubesd-sim`, the simulator the tests run against.
+//!
+//! The command line is the `sdw-admin` crate (`provision-cli/`); the simulator
+//! the tests run it against is the `qubesd-sim` crate (`qubesd-sim/`).
 
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod apply;
 pub mod check;
-pub mod cli;
 pub mod config;
 pub mod files;
 pub mod fuzzing;
@@ -22,8 +24,8 @@ pub mod packages;
 pub mod plan;
 pub mod policy;
 pub mod runner;
-pub mod sim;
 pub mod topology;
 pub mod uninstall;
+pub mod update;
 pub mod validate;
 pub mod wire;

@@ -157,6 +157,7 @@ impl Live {
             sys_net_disposable: self.is_dispvm("sys-net"),
             sys_firewall_disposable: self.is_dispvm("sys-firewall"),
             sys_usb_disposable: self.is_dispvm("sys-usb"),
+            whonix_gateway: self.get(crate::topology::WHONIX_GATEWAY).is_some(),
         }
     }
 

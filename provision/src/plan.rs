@@ -327,6 +327,26 @@ pub fn plan(topology: &Topology, live: &Live, files: &[FileState], stale_files: 
             mode: f.file.mode,
             content: f.file.content.clone(),
         });
+        // a (re)written desktop launcher is marked trusted again, as its user
+        let user =
+            f.file.path.strip_prefix("/home/").and_then(|rest| {
+                rest.strip_suffix("/Desktop/press.freedom.SecureDropUpdater.desktop")
+            });
+        if let Some(user) = user {
+            p.push(Step::Configure {
+                qube: crate::inqube::DOM0.into(),
+                purpose: "mark the update launcher trusted".into(),
+                digest: String::new(),
+                shutdown_after: false,
+                commands: vec![QubeCommand {
+                    qube: crate::inqube::DOM0.into(),
+                    user: "root".into(),
+                    command: crate::files::trust_launcher(user),
+                    input: None,
+                    effects: Vec::new(),
+                }],
+            });
+        }
     }
     for path in stale_files {
         p.push(Step::RemoveFile { path: path.clone() });

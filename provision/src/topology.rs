@@ -16,6 +16,8 @@ pub const SDW_TAG: &str = "sd-workstation";
 pub const FEDORA_TEMPLATE: &str = "fedora-43-xfce";
 pub const BASE_TEMPLATE_SOURCE: &str = "debian-13-minimal";
 pub const SYS_USB_DVM: &str = "sd-fedora-43-dvm";
+/// The Whonix 17 gateway template, cleaned of SDW's packages when present.
+pub const WHONIX_GATEWAY: &str = "whonix-gateway-17";
 /// The template under sd-devices-dvm, so under sd-devices and sd-printers (it
 /// also serves sd-viewer): it gets `sdw-devices` and `user` in `lpadmin`.
 pub const DEVICES_TEMPLATE: &str = "sd-viewer-debian-13";
@@ -131,6 +133,8 @@ pub struct Layout {
     pub sys_net_disposable: bool,
     pub sys_firewall_disposable: bool,
     pub sys_usb_disposable: bool,
+    /// `whonix-gateway-17` exists (earlier versions put packages there).
+    pub whonix_gateway: bool,
 }
 
 struct Builder {
@@ -246,10 +250,17 @@ pub fn topology(
             .preinstalled()
             .configure(inqube::fedora_update_once(FEDORA_TEMPLATE))
             .done(),
-        qube("fedora-43-dvm", AppVM, Support, "red")
-            .template(FEDORA_TEMPLATE)
-            .pref("template_for_dispvms", "True")
-            .done(),
+        {
+            let dvm = qube("fedora-43-dvm", AppVM, Support, "red")
+                .template(FEDORA_TEMPLATE)
+                .pref("template_for_dispvms", "True");
+            // a disposable sys-firewall takes the key from its disposable template
+            if layout.sys_firewall_disposable {
+                dvm.configure(inqube::updatevm_rpm_key(env, apt_key)).done()
+            } else {
+                dvm.done()
+            }
+        },
     ];
     if layout.sys_usb_disposable {
         qubes.push(
@@ -263,7 +274,13 @@ pub fn topology(
     }
     qubes.extend([
         net_qube("sys-net", "red", layout.sys_net_disposable),
-        net_qube("sys-firewall", "green", layout.sys_firewall_disposable),
+        {
+            let mut fw = net_qube("sys-firewall", "green", layout.sys_firewall_disposable);
+            if !layout.sys_firewall_disposable {
+                fw.configure = Some(inqube::updatevm_rpm_key(env, apt_key));
+            }
+            fw
+        },
         if layout.sys_usb_disposable {
             qube("sys-usb", DispVM, System, "red")
                 .preinstalled()
@@ -473,6 +490,15 @@ pub fn topology(
             .done(),
     ]);
 
+    if layout.whonix_gateway {
+        qubes.push(
+            qube(WHONIX_GATEWAY, TemplateVM, System, "black")
+                .preinstalled()
+                .configure(inqube::whonix_gateway_cleanup())
+                .done(),
+        );
+    }
+
     Topology {
         qubes,
         global: vec![
@@ -563,6 +589,7 @@ pub(crate) mod tests {
         sys_net_disposable: false,
         sys_firewall_disposable: false,
         sys_usb_disposable: true,
+        whonix_gateway: false,
     };
 
     fn feature<'a>(t: &'a Topology, vm: &str, f: &str) -> Option<&'a Feature> {

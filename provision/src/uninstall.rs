@@ -108,6 +108,26 @@ pub fn plan(live: &Live, obsolete_files: &[String]) -> Plan {
         });
     }
 
+    // the dom0 repository key in the update qube (or its disposable template)
+    for qube in ["sys-firewall", "fedora-43-dvm"] {
+        if live
+            .get(qube)
+            .is_some_and(|vm| vm.features.contains_key(crate::inqube::CONFIGURED_FEATURE))
+        {
+            p.steps.push(Step::Configure {
+                qube: qube.into(),
+                purpose: "remove the dom0 repository signing key".into(),
+                digest: String::new(),
+                shutdown_after: false,
+                commands: crate::inqube::updatevm_rpm_key_removal(qube),
+            });
+            p.steps.push(Step::RemoveFeature {
+                qube: qube.into(),
+                feature: crate::inqube::CONFIGURED_FEATURE.into(),
+                was: None,
+            });
+        }
+    }
     for (name, vm) in &live.vms {
         for tag in OPT_IN_TAGS {
             if vm.tags.contains(*tag) && !doomed.contains(&name.as_str()) {
@@ -125,6 +145,9 @@ pub fn plan(live: &Live, obsolete_files: &[String]) -> Plan {
         FLAG_DIR,
     ] {
         p.steps.push(Step::RemoveFile { path: path.into() });
+    }
+    for path in crate::files::all_repo_files() {
+        p.steps.push(Step::RemoveFile { path });
     }
     for path in obsolete_files {
         p.steps.push(Step::RemoveFile { path: path.clone() });
@@ -205,6 +228,11 @@ mod tests {
                 "remove /etc/qubes/policy.d/32-securedrop-workstation.policy",
                 "remove /etc/qubes-rpc/securedrop.GetSecretKeys",
                 "remove /var/lib/securedrop-workstation",
+                "remove /etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation",
+                "remove /etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation-test",
+                "remove /etc/yum.repos.d/securedrop-workstation-dom0-dev.repo",
+                "remove /etc/yum.repos.d/securedrop-workstation-dom0-staging.repo",
+                "remove /etc/yum.repos.d/securedrop-workstation-dom0.repo",
                 "remove /etc/qubes/policy.d/50-securedrop-export.policy",
             ]
         );

@@ -6,13 +6,25 @@ use std::fmt;
 
 use super::ArchiveError;
 
-/// The longest member name accepted, in bytes (Linux `PATH_MAX`).
-pub const MAX_NAME_BYTES: usize = 4096;
+/// Linux `PATH_MAX`: no path longer than this (with its final NUL) can be
+/// handed to the kernel.
+pub const PATH_MAX: usize = 4096;
+/// Room kept in a path on the drive for what comes before the member's name:
+/// the mount point and the export folder
+/// (`/run/sdw-devices/export-…/.sd-export-YYYYMMDD-HHMMSS.PID.N.partial/`).
+pub const RESERVED_PATH_BYTES: usize = 128;
+/// The longest member name accepted, in bytes, as written in the archive: a
+/// name that fits leaves the file's path on the drive under `PATH_MAX`.
+pub const MAX_NAME_BYTES: usize = PATH_MAX - RESERVED_PATH_BYTES;
 /// The longest single component accepted, in bytes (`NAME_MAX` on ext4, FAT, exFAT).
 pub const MAX_COMPONENT_BYTES: usize = 255;
+/// The most components a member name may have. SecureDrop's exports are two
+/// or three deep; the bound keeps the work per member small.
+pub const MAX_DEPTH: usize = 128;
 
 /// A validated, normalised relative member name: UTF-8, no empty, `.` or `..`
-/// components, no leading `/` or `./`, no control characters.
+/// components, no leading `/` or `./`, no control characters, within
+/// [`MAX_NAME_BYTES`], [`MAX_COMPONENT_BYTES`] and [`MAX_DEPTH`].
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MemberPath(String);
 
@@ -44,6 +56,9 @@ impl MemberPath {
         if components.is_empty() {
             return Ok(None);
         }
+        if components.len() > MAX_DEPTH {
+            return Err(ArchiveError::NameTooDeep(lossy(raw)));
+        }
         Ok(Some(MemberPath(components.join("/"))))
     }
 
@@ -58,13 +73,6 @@ impl MemberPath {
     /// The path below `top` (a single component), if this path is strictly inside it.
     pub fn strip_top(&self, top: &str) -> Option<&str> {
         self.0.strip_prefix(top)?.strip_prefix('/')
-    }
-
-    /// Every proper ancestor, shortest first: `a/b/c` gives `a`, `a/b`.
-    pub fn ancestors(&self) -> impl Iterator<Item = &str> {
-        self.0
-            .match_indices('/')
-            .map(|(i, _)| self.0.get(..i).unwrap_or_default())
     }
 }
 
@@ -178,16 +186,29 @@ mod tests {
             Err(ArchiveError::NameTooLong(_))
         ));
         assert!(parse(&"a".repeat(255)).is_ok());
+        // A path whose every component fits, but not the whole: refused
+        // before any folder of it is made.
+        let long = vec!["c".repeat(200); MAX_NAME_BYTES / 201 + 1].join("/");
+        assert!(long.len() > MAX_NAME_BYTES && long.len() < PATH_MAX);
+        assert!(matches!(parse(&long), Err(ArchiveError::NameTooLong(_))));
+        let fits = vec!["c".repeat(200); MAX_NAME_BYTES / 201].join("/");
+        assert!(parse(&fits).is_ok());
+    }
+
+    #[test]
+    fn refuses_names_too_deep() {
+        let deepest = vec!["d"; MAX_DEPTH].join("/");
+        assert!(parse(&deepest).is_ok());
         assert!(matches!(
-            parse(&"a/".repeat(2049)),
-            Err(ArchiveError::NameTooLong(_))
+            parse(&format!("{deepest}/x")),
+            Err(ArchiveError::NameTooDeep(_))
         ));
     }
 
     #[test]
-    fn lists_ancestors_shortest_first() {
+    fn strips_the_top_folder() {
         let p = MemberPath::parse(b"a/b/c").unwrap().unwrap();
-        assert_eq!(p.ancestors().collect::<Vec<_>>(), ["a", "a/b"]);
+        assert_eq!(p.components().collect::<Vec<_>>(), ["a", "b", "c"]);
         assert_eq!(p.strip_top("a"), Some("b/c"));
         assert_eq!(p.strip_top("a/b/c"), None);
     }

@@ -11,24 +11,36 @@
 //! This module reads the archive file and nothing else; it writes nothing.
 
 mod member;
+mod stream;
+mod tree;
 
-use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use sdw_protocol::layout::{EXPORT_DATA_DIR, METADATA_FILE};
 use sdw_protocol::{Command, Metadata, MetadataError, MAX_METADATA_BYTES};
 use tar::EntryType;
 use zeroize::Zeroizing;
 
-pub use member::{MemberPath, MAX_COMPONENT_BYTES, MAX_NAME_BYTES};
+pub use member::{
+    MemberPath, MAX_COMPONENT_BYTES, MAX_DEPTH, MAX_NAME_BYTES, PATH_MAX, RESERVED_PATH_BYTES,
+};
+pub use stream::{MAX_EXTENSION_BYTES, MAX_PADDING_BYTES};
+pub use tree::{MAX_TREE_NAME_BYTES, MAX_TREE_NODES};
+
+use stream::{FileAt, Gauge, Metered, Watched};
+use tree::{Kind, NameTree, NodeId};
 
 /// More members than this is not an export from SecureDrop; refuse it.
 pub const MAX_MEMBERS: usize = 100_000;
 
-/// Why an archive was refused. Every variant but `NotFound`, the metadata ones
-/// and `Io` is a hostile or broken archive.
+/// Why an archive was refused. Every variant but `NotFound`, the metadata ones,
+/// `Io` and `Interrupted` is a hostile or broken archive.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ArchiveError {
     #[error("the archive {0:?} does not exist")]
@@ -41,8 +53,10 @@ pub enum ArchiveError {
     Empty,
     #[error("member name is not UTF-8: {0:?}")]
     NonUtf8Name(String),
-    #[error("member name is too long: {0:?}")]
+    #[error("member name is too long (over {MAX_NAME_BYTES} bytes, or a component over {MAX_COMPONENT_BYTES}): {0:?}")]
     NameTooLong(String),
+    #[error("member name is more than {MAX_DEPTH} folders deep: {0:?}")]
+    NameTooDeep(String),
     #[error("member name is absolute: {0:?}")]
     AbsolutePath(String),
     #[error("member name has a '..' component: {0:?}")]
@@ -63,6 +77,16 @@ pub enum ArchiveError {
     Duplicate(String),
     #[error("more than {MAX_MEMBERS} members")]
     TooManyMembers,
+    #[error("the member names name more than {MAX_TREE_NODES} files and folders, or take more than {MAX_TREE_NAME_BYTES} bytes")]
+    NamesOverBudget,
+    #[error("a member's long-name, long-link, PAX or sparse records are over {0} bytes")]
+    ExtensionTooLarge(u64),
+    #[error(
+        "data after the end of the tar archive (or more than {MAX_PADDING_BYTES} bytes of padding)"
+    )]
+    TrailingData,
+    #[error("the tar end marker is missing: the archive is cut short")]
+    NoEndMarker,
     #[error("metadata.json is not a regular file")]
     MetadataNotRegular,
     #[error("metadata.json is missing")]
@@ -71,6 +95,8 @@ pub enum ArchiveError {
     Metadata(#[from] MetadataError),
     #[error("the archive changed between reading passes at {0:?}")]
     Changed(String),
+    #[error("interrupted by a signal")]
+    Interrupted,
 }
 
 /// How the archive's bytes are compressed, recognised by magic bytes.
@@ -98,20 +124,54 @@ pub enum PlannedMember {
     File { path: String, size: u64 },
 }
 
+/// One member of `export_data/` in the plan: its node in the name tree, and
+/// its size if it is a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PlanEntry {
+    node: NodeId,
+    size: Option<u64>,
+}
+
 /// What pass one found in `export_data/`: members in archive order and the sum
-/// of the file sizes.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// of the file sizes. Names are kept once each, in a tree of components.
+#[derive(Default)]
 pub struct ExportPlan {
-    pub members: Vec<PlannedMember>,
+    tree: NameTree,
+    entries: Vec<PlanEntry>,
     pub total_bytes: u64,
 }
 
 impl ExportPlan {
+    /// The members of `export_data/` in archive order, each with its path
+    /// below `export_data/` (made when asked for: the plan stores names once).
+    pub fn members(&self) -> impl Iterator<Item = PlannedMember> + '_ {
+        let top = self.tree.find_top(EXPORT_DATA_DIR).unwrap_or_default();
+        self.entries.iter().map(move |entry| {
+            let path = self.tree.path_below(entry.node, top);
+            match entry.size {
+                None => PlannedMember::Dir(path),
+                Some(size) => PlannedMember::File { path, size },
+            }
+        })
+    }
+
+    /// Files and folders of `export_data/` (a folder named twice counts twice).
+    pub fn member_count(&self) -> usize {
+        self.entries.len()
+    }
+
     pub fn file_count(&self) -> usize {
-        self.members
-            .iter()
-            .filter(|m| matches!(m, PlannedMember::File { .. }))
-            .count()
+        self.entries.iter().filter(|e| e.size.is_some()).count()
+    }
+}
+
+impl fmt::Debug for ExportPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportPlan")
+            .field("members", &self.member_count())
+            .field("files", &self.file_count())
+            .field("total_bytes", &self.total_bytes)
+            .finish()
     }
 }
 
@@ -132,11 +192,15 @@ pub enum ExportMember<'a> {
     },
 }
 
-/// An archive file on disk, with its compression recognised.
+/// An open archive file, with its compression recognised. The file stays
+/// open between the passes: both read the same bytes, whatever happens to the
+/// name it was opened by.
 #[derive(Debug)]
 pub struct Archive {
-    path: PathBuf,
+    file: File,
+    name: PathBuf,
     compression: Compression,
+    interrupted: Arc<AtomicBool>,
 }
 
 /// What one member is, once its header has been judged.
@@ -148,19 +212,43 @@ enum Judged {
     File { path: MemberPath, size: u64 },
 }
 
+/// One pass's reading stack: the tar reader over the metered stream.
+struct Pass<'s> {
+    gauge: Rc<Gauge<'s>>,
+    tar: tar::Archive<Metered<'s>>,
+}
+
 impl Archive {
     /// Opens the archive and recognises its compression from its first bytes.
     pub fn open(path: &Path) -> Result<Archive, ArchiveError> {
-        let mut file = File::open(path).map_err(|e| match e.kind() {
+        let file = File::open(path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => ArchiveError::NotFound(path.to_owned()),
             _ => ArchiveError::Io(e.to_string()),
         })?;
+        Archive::from_file(file, path.to_owned())
+    }
+
+    /// An archive already open (e.g. an unnamed file holding stdin); `name`
+    /// is only for the log.
+    pub fn from_file(file: File, name: PathBuf) -> Result<Archive, ArchiveError> {
         let mut head = [0u8; 3];
-        let read = read_up_to(&mut file, &mut head).map_err(|e| ArchiveError::Io(e.to_string()))?;
+        let read = read_up_to(&mut FileAt::start(&file), &mut head)
+            .map_err(|e| ArchiveError::Io(e.to_string()))?;
         Ok(Archive {
-            path: path.to_owned(),
+            file,
+            name,
             compression: Compression::sniff(head.get(..read).unwrap_or_default()),
+            interrupted: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Both passes stop, with [`ArchiveError::Interrupted`], at their next
+    /// read once `flag` is set (by SIGTERM, SIGINT or SIGHUP).
+    pub fn interrupted_by(self, flag: &Arc<AtomicBool>) -> Archive {
+        Archive {
+            interrupted: Arc::clone(flag),
+            ..self
+        }
     }
 
     pub fn compression(&self) -> Compression {
@@ -170,18 +258,15 @@ impl Archive {
     /// Pass one: validates every member and reads the metadata. Nothing is
     /// written anywhere.
     pub fn inspect(&self) -> Result<Inspected, ArchiveError> {
-        let mut tar = tar::Archive::new(self.decompressed()?);
         let mut metadata: Option<Zeroizing<Vec<u8>>> = None;
-        let mut tree = Tree::default();
         let mut plan = ExportPlan::default();
         let mut members = 0usize;
-        for entry in tar.entries().map_err(corrupt)? {
-            let mut entry = entry.map_err(corrupt)?;
+        self.for_each_entry(|entry, gauge| -> Result<(), ArchiveError> {
             members += 1;
             if members > MAX_MEMBERS {
                 return Err(ArchiveError::TooManyMembers);
             }
-            match judge(&entry)? {
+            match judge(entry)? {
                 Judged::Root | Judged::Ignored => {}
                 Judged::Metadata { size } => {
                     if metadata.is_some() {
@@ -192,41 +277,48 @@ impl Archive {
                     }
                     let mut bytes =
                         Zeroizing::new(Vec::with_capacity(MAX_METADATA_BYTES.min(4096)));
-                    (&mut entry)
+                    entry
                         .take(MAX_METADATA_BYTES as u64)
                         .read_to_end(&mut bytes)
-                        .map_err(corrupt)?;
+                        .map_err(|e| gauge.error(e))?;
                     metadata = Some(bytes);
                 }
                 Judged::Dir(path) => {
-                    tree.add(&path, false)?;
-                    if let Some(below) = path.strip_top(EXPORT_DATA_DIR) {
-                        plan.members.push(PlannedMember::Dir(below.to_owned()));
+                    let node = plan.tree.add(&path, false)?;
+                    if path.strip_top(EXPORT_DATA_DIR).is_some() {
+                        plan.entries.push(PlanEntry { node, size: None });
                     }
                 }
                 Judged::File { path, size } => {
-                    tree.add(&path, true)?;
-                    if let Some(below) = path.strip_top(EXPORT_DATA_DIR) {
-                        plan.members.push(PlannedMember::File {
-                            path: below.to_owned(),
-                            size,
+                    let node = plan.tree.add(&path, true)?;
+                    if path.strip_top(EXPORT_DATA_DIR).is_some() {
+                        plan.entries.push(PlanEntry {
+                            node,
+                            size: Some(size),
                         });
                         plan.total_bytes = plan.total_bytes.saturating_add(size);
                     }
                 }
             }
-        }
+            Ok(())
+        })?;
         if members == 0 {
             return Err(ArchiveError::Empty);
         }
-        if tree.is_file(EXPORT_DATA_DIR) {
-            return Err(ArchiveError::Duplicate(EXPORT_DATA_DIR.into()));
+        if let Some(top) = plan.tree.find_top(EXPORT_DATA_DIR) {
+            if plan.tree.kind(top) == Kind::File {
+                return Err(ArchiveError::Duplicate(EXPORT_DATA_DIR.into()));
+            }
         }
         let metadata = metadata.ok_or(ArchiveError::MetadataMissing)?;
         let command = Metadata::parse(&metadata)?;
+        let (names, name_bytes) = plan.tree.usage();
         tracing::info!(
+            archive = ?self.name,
             compression = ?self.compression,
             members,
+            names,
+            name_bytes,
             export_files = plan.file_count(),
             export_bytes = plan.total_bytes,
             command = command.device_value(),
@@ -236,39 +328,33 @@ impl Archive {
     }
 
     /// Pass two: streams the members of `export_data/` in archive order to
-    /// `write`, checking each against the plan of pass one.
+    /// `write`, checking each against the plan of pass one, and the stream to
+    /// its end as pass one did.
     pub fn for_each_export_member<E: From<ArchiveError>>(
         &self,
         plan: &ExportPlan,
         mut write: impl FnMut(ExportMember<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut tar = tar::Archive::new(self.decompressed()?);
-        let mut expected = plan.members.iter();
-        for entry in tar.entries().map_err(corrupt)? {
-            let mut entry = entry.map_err(corrupt)?;
-            let (path, size) = match judge(&entry)? {
+        let mut expected = plan.entries.iter();
+        self.for_each_entry(|entry, _| -> Result<(), E> {
+            let (path, size) = match judge(entry)? {
                 Judged::Dir(path) => (path, None),
                 Judged::File { path, size } => (path, Some(size)),
-                Judged::Root | Judged::Ignored | Judged::Metadata { .. } => continue,
+                Judged::Root | Judged::Ignored | Judged::Metadata { .. } => return Ok(()),
             };
             let Some(below) = path.strip_top(EXPORT_DATA_DIR) else {
-                continue;
+                return Ok(());
             };
-            let member = match size {
-                None => PlannedMember::Dir(below.to_owned()),
-                Some(size) => PlannedMember::File {
-                    path: below.to_owned(),
-                    size,
-                },
-            };
-            if expected.next() != Some(&member) {
+            let planned = expected.next();
+            let found = plan.tree.find(&path).map(|node| PlanEntry { node, size });
+            if found.is_none() || planned != found.as_ref() {
                 return Err(ArchiveError::Changed(below.to_owned()).into());
             }
             match size {
-                None => write(ExportMember::Dir(below))?,
+                None => write(ExportMember::Dir(below)),
                 Some(size) => {
                     let mut data = ExactReader {
-                        inner: &mut entry,
+                        inner: entry,
                         left: size,
                     };
                     write(ExportMember::File {
@@ -279,22 +365,64 @@ impl Archive {
                     if data.left != 0 {
                         return Err(ArchiveError::Changed(below.to_owned()).into());
                     }
+                    Ok(())
                 }
             }
-        }
+        })?;
         if let Some(missing) = expected.next() {
-            return Err(ArchiveError::Changed(format!("{missing:?}")).into());
+            return Err(ArchiveError::Changed(plan.tree.path(missing.node)).into());
         }
         Ok(())
     }
 
-    fn decompressed(&self) -> Result<Box<dyn Read>, ArchiveError> {
-        let file = File::open(&self.path).map_err(|e| ArchiveError::Io(e.to_string()))?;
-        let buffered = BufReader::with_capacity(256 * 1024, file);
-        Ok(match self.compression {
+    /// Reads the archive once: hands each member to `visit`, reads whatever
+    /// `visit` left of its data, and at the end reads the stream to its end
+    /// (see [`stream::finish`]). Returns how many members there were.
+    fn for_each_entry<E: From<ArchiveError>>(
+        &self,
+        mut visit: impl FnMut(&mut tar::Entry<'_, Metered<'_>>, &Gauge<'_>) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let Pass { gauge, mut tar } = self.pass()?;
+        let mut count = 0usize;
+        let mut end_of_members = 0u64;
+        {
+            let mut entries = tar.entries().map_err(|e| gauge.error(e))?;
+            loop {
+                gauge.next_header();
+                let Some(entry) = entries.next() else { break };
+                gauge.member_data();
+                let mut entry = entry.map_err(|e| gauge.error(e))?;
+                count += 1;
+                end_of_members = stream::end_of_data(entry.raw_file_position(), entry.size())?;
+                visit(&mut entry, &gauge)?;
+                stream::drain(&mut entry, &gauge)?;
+            }
+        }
+        if count > 0 {
+            stream::finish(&mut tar.into_inner(), &gauge, end_of_members)?;
+        }
+        Ok(count)
+    }
+
+    fn pass(&self) -> Result<Pass<'_>, ArchiveError> {
+        let gauge = Gauge::new(&self.interrupted);
+        let watched = Watched {
+            inner: FileAt::start(&self.file),
+            gauge: Rc::clone(&gauge),
+        };
+        let buffered = BufReader::with_capacity(256 * 1024, watched);
+        let decompressed: Box<dyn Read + '_> = match self.compression {
             Compression::None => Box::new(buffered),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
             Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)),
+        };
+        let metered = Metered {
+            inner: decompressed,
+            gauge: Rc::clone(&gauge),
+        };
+        Ok(Pass {
+            gauge,
+            tar: tar::Archive::new(metered),
         })
     }
 }
@@ -347,35 +475,6 @@ fn judge<R: Read>(entry: &tar::Entry<'_, R>) -> Result<Judged, ArchiveError> {
     }
 }
 
-/// Files and folders seen so far, to refuse duplicates and file/folder clashes.
-#[derive(Default)]
-struct Tree {
-    is_file: BTreeMap<String, bool>,
-}
-
-impl Tree {
-    fn add(&mut self, path: &MemberPath, is_file: bool) -> Result<(), ArchiveError> {
-        for ancestor in path.ancestors() {
-            match self.is_file.get(ancestor) {
-                Some(true) => return Err(ArchiveError::Duplicate(ancestor.to_owned())),
-                Some(false) => {}
-                None => {
-                    self.is_file.insert(ancestor.to_owned(), false);
-                }
-            }
-        }
-        match self.is_file.insert(path.as_str().to_owned(), is_file) {
-            Some(false) if !is_file => Ok(()),
-            Some(_) => Err(ArchiveError::Duplicate(path.as_str().to_owned())),
-            None => Ok(()),
-        }
-    }
-
-    fn is_file(&self, path: &str) -> bool {
-        self.is_file.get(path) == Some(&true)
-    }
-}
-
 /// Reads a member's data and counts what is left, so that pass two can tell
 /// whether the writer consumed the whole file.
 struct ExactReader<'a, R> {
@@ -398,10 +497,6 @@ impl<R: Read> Read for ExactReader<'_, R> {
         self.left -= n as u64;
         Ok(n)
     }
-}
-
-fn corrupt(e: io::Error) -> ArchiveError {
-    ArchiveError::Corrupt(e.to_string())
 }
 
 fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

@@ -8,9 +8,13 @@
 //!    driverless printing: IPP Everywhere;
 //! 3. a `printers` entry: its driver (a CUPS `ppd-name`) and the package that
 //!    ships it;
-//! 4. anything else: not supported.
+//! 4. anything else: not supported here; the caller may still ask CUPS for a
+//!    driver made for the printer's IEEE 1284 ID, and [`choose_driver`]
+//!    decides which of CUPS' answers may drive it.
 
 use serde_json::Value;
+
+use super::cups::Ppd;
 
 const TABLE: &str = include_str!("../../printers/supported.json");
 
@@ -64,6 +68,116 @@ impl DeviceId {
         }
         parsed
     }
+
+    /// The ID as `CUPS-Get-PPDs` is asked with it: make, model (when
+    /// `with_model`) and command set. Separators in the values are dropped.
+    pub fn to_query(&self, with_model: bool) -> String {
+        let clean = |value: &str| value.replace([';', ':'], " ");
+        let mut query = String::new();
+        if let Some(make) = &self.make {
+            query.push_str(&format!("MFG:{};", clean(make)));
+        }
+        if let (true, Some(model)) = (with_model, &self.model) {
+            query.push_str(&format!("MDL:{};", clean(model)));
+        }
+        if !self.command_set.is_empty() {
+            let commands: Vec<String> = self.command_set.iter().map(|c| clean(c)).collect();
+            query.push_str(&format!("CMD:{};", commands.join(",")));
+        }
+        query
+    }
+}
+
+/// How a driver CUPS offers matches a printer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverMatch {
+    /// The driver's 1284 ID names this make and model.
+    SameModel,
+    /// No driver names this model; this one is for a model of the same family
+    /// (same make, model number of the same length starting with the same
+    /// letters and two digits, e.g. HL-L2300D for an HL-L2310D) and uses only
+    /// printer languages this printer declares.
+    SameFamily,
+}
+
+/// Picks the driver for a printer the table does not know, among the ones
+/// CUPS offers for its 1284 ID: one made for its model, else one of its
+/// family (see [`DriverMatch`]); the languages it shares with the printer
+/// first, then by name, so the choice is stable. IPP Everywhere and other
+/// driverless entries are never chosen (the printer is not reachable over
+/// IPP). `None` when no offered driver fits.
+pub fn choose_driver<'a>(printer: &DeviceId, offered: &'a [Ppd]) -> Option<(&'a Ppd, DriverMatch)> {
+    let (make, model) = (printer.make.as_deref()?, printer.model.as_deref()?);
+    let commands = |id: &DeviceId| -> Vec<String> {
+        let mut set: Vec<String> = id
+            .command_set
+            .iter()
+            .map(|c| c.trim().to_ascii_uppercase())
+            .filter(|c| !c.is_empty())
+            .collect();
+        set.sort();
+        set.dedup();
+        set
+    };
+    let ours = commands(printer);
+    let usable = offered.iter().filter(|ppd| {
+        ppd.name != "everywhere" && !ppd.name.starts_with("driverless:") && !ppd.name.is_empty()
+    });
+    let mut same_model: Vec<&Ppd> = usable
+        .clone()
+        .filter(|ppd| {
+            let id = DeviceId::parse(&ppd.device_id);
+            match (&id.make, &id.model) {
+                (Some(their_make), Some(their_model)) => {
+                    same_model(make, model, their_make, their_model)
+                        && normalize_make(make) == normalize_make(their_make)
+                }
+                _ => false,
+            }
+        })
+        .collect();
+    same_model.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(ppd) = same_model.first() {
+        return Some((ppd, DriverMatch::SameModel));
+    }
+    let family = model_family(&normalize_make(make), model)?;
+    let mut same_family: Vec<(bool, &Ppd)> = usable
+        .filter_map(|ppd| {
+            let id = DeviceId::parse(&ppd.device_id);
+            let their_make = normalize_make(id.make.as_deref()?);
+            let theirs = commands(&id);
+            let fits = their_make == normalize_make(make)
+                && model_family(&their_make, id.model.as_deref()?).as_ref() == Some(&family)
+                && !theirs.is_empty()
+                && theirs.iter().all(|c| ours.contains(c));
+            fits.then_some((theirs != ours, ppd))
+        })
+        .collect();
+    same_family.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+    same_family
+        .first()
+        .map(|(_, ppd)| (*ppd, DriverMatch::SameFamily))
+}
+
+/// A model's family: its normalized name up to and including the first two
+/// digits of its model number, with the number's length (`hl-l2310d` ->
+/// (`hl-l23`, 4)). `None` for names without letters before a number of at
+/// least three digits.
+fn model_family(make: &str, model: &str) -> Option<(String, usize)> {
+    let model = normalize_model(make, model);
+    let start = model.find(|c: char| c.is_ascii_digit())?;
+    if start == 0 {
+        return None;
+    }
+    let digits = model
+        .get(start..)?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .count();
+    if digits < 3 {
+        return None;
+    }
+    Some((model.get(..start + 2)?.to_owned(), digits))
 }
 
 /// The table could not be read (a build with a broken data file).
@@ -279,6 +393,98 @@ mod tests {
             Decision::Unknown
         );
         assert_eq!(table().decide("Epson", "ET-2720", false), Decision::Unknown);
+    }
+
+    fn ppd(name: &str, id: &str) -> Ppd {
+        Ppd {
+            name: name.into(),
+            make_and_model: String::new(),
+            device_id: id.into(),
+        }
+    }
+
+    /// What brlaser 6 offers (a part), as cupsd lists it for `MFG:Brother`.
+    fn brlaser() -> Vec<Ppd> {
+        vec![
+            ppd("everywhere", ""),
+            ppd(
+                "drv:///brlaser.drv/br1510.ppd",
+                "MFG:Brother;CMD:PJL,XL2HB;MDL:DCP-1510 series;CLS:PRINTER;",
+            ),
+            ppd(
+                "drv:///brlaser.drv/brl2360d.ppd",
+                "MFG:Brother;CMD:PJL,PCL,PCLXL,URF;MDL:HL-L2360D series;CLS:PRINTER;",
+            ),
+            ppd(
+                "drv:///brlaser.drv/brl2340d.ppd",
+                "MFG:Brother;CMD:PJL,HBP,URF;MDL:HL-L2340D series;CLS:PRINTER;",
+            ),
+            ppd(
+                "drv:///brlaser.drv/brl2320d.ppd",
+                "MFG:Brother;CMD:PJL,HBP;MDL:HL-L2320D series;CLS:PRINTER;",
+            ),
+            ppd(
+                "drv:///brlaser.drv/brl2300d.ppd",
+                "MFG:Brother;CMD:PJL,HBP;MDL:HL-L2300D series;CLS:PRINTER;",
+            ),
+            ppd(
+                "drv:///brlaser.drv/br2270dw.ppd",
+                "MFG:Brother;CMD:PJL,PCL,PCLXL;MDL:HL-2270DW series;CLS:PRINTER;",
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_driver_for_the_model_itself_wins() {
+        let id = DeviceId::parse("MFG:Brother;CMD:PJL,PCL,PCLXL;MDL:HL-2270DW series;CLS:PRINTER;");
+        let offered = brlaser();
+        let (chosen, how) = choose_driver(&id, &offered).unwrap();
+        assert_eq!(chosen.name, "drv:///brlaser.drv/br2270dw.ppd");
+        assert_eq!(how, DriverMatch::SameModel);
+    }
+
+    #[test]
+    fn a_model_missing_from_the_driver_gets_its_familys_driver() {
+        // The Brother HL-L2310D, as its usb backend reports it: brlaser 6 has
+        // no entry for it, and the HL-L2300D's drives it.
+        let id = DeviceId::parse(
+            "MFG:Brother;CMD:PJL,HBP;MDL:HL-L2310D series;CLS:PRINTER;CID:Brother Laser Type1;",
+        );
+        let offered = brlaser();
+        let (chosen, how) = choose_driver(&id, &offered).unwrap();
+        assert_eq!(chosen.name, "drv:///brlaser.drv/brl2300d.ppd");
+        assert_eq!(how, DriverMatch::SameFamily);
+        assert_eq!(
+            id.to_query(true),
+            "MFG:Brother;MDL:HL-L2310D series;CMD:PJL,HBP;"
+        );
+        assert_eq!(id.to_query(false), "MFG:Brother;CMD:PJL,HBP;");
+    }
+
+    #[test]
+    fn no_driver_of_another_family_make_or_language_is_chosen() {
+        for id in [
+            // A Brother inkjet: no brlaser model of its family.
+            "MFG:Brother;CMD:PJL,PCL,PCLXL,URF;MDL:MFC-J491DW;",
+            // Same family, but a language none of the family's drivers
+            // declares alone (the HL-L2360D's driver needs PCL too).
+            "MFG:Brother;CMD:PCLXL;MDL:HL-L2390DW;",
+            // Another make.
+            "MFG:Canon;CMD:CAPT;MDL:LBP2910;",
+            // No command set, no model number, no model.
+            "MFG:Brother;MDL:HL-L2310D series;",
+            "MFG:Brother;CMD:PJL,HBP;MDL:Laser;",
+            "MFG:Brother;CMD:PJL,HBP;",
+        ] {
+            assert_eq!(
+                choose_driver(&DeviceId::parse(id), &brlaser()),
+                None,
+                "{id}"
+            );
+        }
+        // IPP Everywhere is never chosen, even when CUPS offers only that.
+        let id = DeviceId::parse("MFG:Test;CMD:PDF;MDL:Everywhere 3000;");
+        assert_eq!(choose_driver(&id, &[ppd("everywhere", "")]), None);
     }
 
     #[test]

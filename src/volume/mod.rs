@@ -158,6 +158,10 @@ impl ExportRoot for Mounted<'_> {
         &self.mount.path
     }
 
+    fn filesystem(&self) -> Option<Filesystem> {
+        Some(self.mount.filesystem)
+    }
+
     fn create_staging(&mut self, timestamp: &str) -> io::Result<PathBuf> {
         let unlocked = self.unlocked()?;
         unlocked

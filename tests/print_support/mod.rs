@@ -8,18 +8,24 @@
 //! Needs root (cupsd drops to `lp` for filters and backends), as CI runs.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
+use std::io::{Cursor, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub const BROTHER_DEVICE: &str = "direct usb://Brother/HL-L2320D%20series?serial=E12345 \"Brother HL-L2320D series\" \"Brother HL-L2320D series\" \"MFG:Brother;MDL:HL-L2320D series;CMD:PJL,PCL,PCLXL,URF;\" \"\"";
 pub const BROTHER_USB: &str = r#"{"vendor_id":"04f9","product_id":"00a0","manufacturer":"Brother","product":"HL-L2320D series","serial":"E12345"}"#;
 pub const CANON_DEVICE: &str = "direct usb://Canon/LBP2900?serial=0000A1B2 \"Canon LBP2900\" \"Canon LBP2900\" \"MFG:Canon;MDL:LBP2900;CMD:CAPT;\" \"\"";
+/// A Brother HL-L2310D as its usb backend reports it (from a field report):
+/// missing from the support table and from brlaser 6's model list.
+pub const HL_L2310D_DEVICE: &str = "direct usb://Brother/HL-L2310D%20series?serial=E78096K9N342067 \"Brother HL-L2310D series\" \"Brother HL-L2310D series\" \"MFG:Brother;CMD:PJL,HBP;MDL:HL-L2310D series;CLS:PRINTER;CID:Brother Laser Type1;\" \"\"";
+pub const HL_L2310D_USB: &str = r#"{"vendor_id":"04f9","product_id":"00a2","manufacturer":"Brother","product":"HL-L2310D series","serial":"E78096K9N342067"}"#;
 pub const CANON_USB: &str = r#"{"vendor_id":"04a9","product_id":"2676","manufacturer":"Canon","product":"LBP2900","serial":"0000A1B2"}"#;
 
 const BACKEND: &str = r#"#!/bin/sh
@@ -140,7 +146,7 @@ impl Cupsd {
         fs::write(
             r.join("etc/cupsd.conf"),
             format!(
-                "Listen {rs}/run/cups.sock\nBrowsing No\nLogLevel info\nMaxLogSize 0\nMaxJobTime 600\n<Location />\n</Location>\n"
+                "Listen {rs}/run/cups.sock\nBrowsing No\nLogLevel info\nMaxLogSize 0\nMaxJobTime 600\nPreserveJobFiles Yes\n<Location />\n</Location>\n"
             ),
         )
         .unwrap();
@@ -226,6 +232,19 @@ impl Cupsd {
         fs::write(self.root.join("test/hang"), b"").unwrap();
     }
 
+    /// The files the test backends wrote, in the order the jobs were
+    /// submitted.
+    pub fn jobs_in_order(&self) -> Vec<(String, Vec<u8>)> {
+        let mut jobs = self.jobs();
+        jobs.sort_by_key(|(name, _)| {
+            name.rsplit('-')
+                .next()
+                .and_then(|id| id.parse::<u32>().ok())
+                .unwrap_or(u32::MAX)
+        });
+        jobs
+    }
+
     /// The files the test backends wrote, one per job, sorted by name.
     pub fn jobs(&self) -> Vec<(String, Vec<u8>)> {
         let mut jobs: Vec<_> = fs::read_dir(self.root.join("test/out"))
@@ -241,6 +260,21 @@ impl Cupsd {
             .collect();
         jobs.sort();
         jobs
+    }
+
+    /// The documents cupsd received, before its filters, in job order (it
+    /// keeps them: `PreserveJobFiles Yes`).
+    pub fn received_documents(&self) -> Vec<Vec<u8>> {
+        let mut files: Vec<PathBuf> = fs::read_dir(self.root.join("spool"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('d'))
+            })
+            .collect();
+        files.sort();
+        files.iter().map(|p| fs::read(p).unwrap()).collect()
     }
 
     /// What `lpstat -v` says about the queues (`device for Q: URI` lines).
@@ -439,6 +473,133 @@ impl Cupsd {
         run
     }
 
+    /// Starts `sdw-devices ARCHIVE` as [`Cupsd::run`] does, without waiting:
+    /// for tests that signal it.
+    pub fn spawn(&self, archive: &[u8]) -> Child {
+        let path = self.root.join("test/spawned.sd-export");
+        fs::write(&path, archive).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
+            .arg(&path)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.root.join("home"))
+            .env("TMPDIR", self.root.join("tmp"))
+            .env("SDW_LOG_DIR", self.root.join("home/logs"))
+            .env("CUPS_SERVER", self.socket())
+            .env("SDW_PRINT_SIMULATED_USB", self.usb_file())
+            .env("SDW_PRINT_JOB_TIMEOUT_SECS", "120")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits for a spawned run to end (at most `limit`), as [`Cupsd::run`]
+    /// checks a run: the temporary folder must be empty afterwards.
+    pub fn finish(&self, child: Child, limit: Duration) -> Run {
+        let started = Instant::now();
+        let mut child = child;
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                panic!("sdw-devices still running {limit:?} after the signal");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        let mut run = Run::from_output(output, started.elapsed());
+        let logs = self.logs();
+        let lines: Vec<&str> = logs.lines().collect();
+        run.log_tail = lines[lines.len().saturating_sub(12)..].join("\n");
+        let left: Vec<_> = fs::read_dir(self.root.join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "temporary files left behind: {left:?}");
+        run
+    }
+
+    /// Waits until `sdw-devices` has logged `text` (at most a minute).
+    pub fn wait_for_log(&self, text: &str) {
+        let started = Instant::now();
+        while !self.logs().contains(text) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "never logged {text:?}:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The jobs cupsd still holds (`lpstat -o`: pending, held, processing).
+    pub fn active_jobs(&self) -> String {
+        let output = Command::new("/usr/bin/lpstat")
+            .arg("-o")
+            .env_clear()
+            .env("CUPS_SERVER", self.socket())
+            .output()
+            .expect("lpstat (package cups-client) must be installed");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The attributes cupsd recorded for every job of `queue` (completed or
+    /// not), as `ipptool -v` prints them (`name (type) = value` lines),
+    /// asked for with `Get-Jobs` over cupsd's socket: independent of the
+    /// IPP code under test.
+    pub fn job_attributes(&self, queue: &str) -> String {
+        let test = self.root.join("tmp/get-jobs.test");
+        fs::write(
+            &test,
+            r#"{
+  NAME "Get-Jobs"
+  OPERATION Get-Jobs
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR name requesting-user-name root
+  ATTR keyword which-jobs all
+  ATTR keyword requested-attributes job-id,copies,page-ranges,sides,media,print-color-mode,orientation-requested,job-impressions-completed,job-state
+  STATUS successful-ok
+}
+"#,
+        )
+        .unwrap();
+        let socket: String = self
+            .socket()
+            .to_string_lossy()
+            .replace('%', "%25")
+            .replace('/', "%2F");
+        let output = Command::new("/usr/bin/ipptool")
+            .arg("-tv")
+            .arg(format!("ipp://{socket}/printers/{queue}"))
+            .arg(&test)
+            .env_clear()
+            .env("HOME", self.root.join("home"))
+            .output()
+            .expect("ipptool (package cups-ipp-utils) must be installed");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "ipptool failed: {text}");
+        text
+    }
+
+    /// The pages CUPS counted for each completed job, in job order, from
+    /// the job attributes `sdw-devices` logged (`job-impressions-completed`).
+    pub fn logged_pages(&self) -> Vec<Option<u32>> {
+        self.logs()
+            .lines()
+            .filter(|l| l.contains("job completed"))
+            .map(|l| {
+                l.split("pages=Some(")
+                    .nth(1)
+                    .and_then(|rest| rest.split(')').next())
+                    .and_then(|n| n.parse().ok())
+            })
+            .collect()
+    }
+
     /// Runs without the simulated bus: the real udev path.
     pub fn run_on_real_usb(&self, archive: &[u8]) -> Run {
         let inputs = tempfile::tempdir().unwrap();
@@ -558,9 +719,13 @@ impl Run {
 
 /// A print archive for `device`, with files under `export_data/`.
 pub fn archive(device: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    archive_with_metadata(&format!(r#"{{"device":"{device}"}}"#), files)
+}
+
+/// A print archive with this `metadata.json`, with files under `export_data/`.
+pub fn archive_with_metadata(metadata: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut builder =
-        sdw_devices::testkit::ArchiveBuilder::with_metadata(&format!(r#"{{"device":"{device}"}}"#))
-            .dir("export_data");
+        sdw_devices::testkit::ArchiveBuilder::with_metadata(metadata).dir("export_data");
     for (name, data) in files {
         builder = builder.file(&format!("export_data/{name}"), data);
     }
@@ -675,4 +840,194 @@ pub fn png(size: u32) -> Vec<u8> {
 /// NULs first), if it does.
 pub fn pjl_start(job: &[u8]) -> Option<usize> {
     job.windows(13).position(|w| w == b"\x1b%-12345X@PJL")
+}
+
+/// Processes whose parent is `parent` and whose name is `name` (from /proc).
+pub fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let ppid = stat[close + 1..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if comm == name && ppid == Some(parent) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether a process is still there (and not a zombie).
+pub fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rfind(')')
+                .and_then(|close| stat[close + 1..].split_whitespace().next())
+                .is_some_and(|state| state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// Sends SIGTERM to a process.
+pub fn sigterm(pid: u32) {
+    let status = Command::new("/bin/kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+const FODP: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0" office:version="1.2" office:mimetype="application/vnd.oasis.opendocument.KIND">
+<office:body><office:BODY>
+<draw:page draw:name="one"><draw:frame svg:x="2cm" svg:y="2cm" svg:width="20cm" svg:height="3cm"><draw:text-box><text:p>Page one</text:p></draw:text-box></draw:frame></draw:page>
+<draw:page draw:name="two"><draw:frame svg:x="2cm" svg:y="2cm" svg:width="20cm" svg:height="3cm"><draw:text-box><text:p>Page two</text:p></draw:text-box></draw:frame></draw:page>
+</office:BODY></office:body></office:document>
+"#;
+
+/// Files written by LibreOffice itself, by extension, made once per test
+/// process from a text file (Writer: odt, docx, dotx, doc, rtf), a CSV
+/// (Calc: ods, xlsx), a two-slide presentation (Impress: odp, pptx) and a
+/// two-page drawing (Draw: odg, and the images png, jpg, gif, tif, webp).
+pub fn libreoffice_files() -> &'static BTreeMap<&'static str, Vec<u8>> {
+    static FILES: OnceLock<BTreeMap<&'static str, Vec<u8>>> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("sdw-lo-fixtures-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        fs::write(
+            d.join("writer.txt"),
+            "Quarterly report\n\nRevenue grew in every region.\n",
+        )
+        .unwrap();
+        fs::write(d.join("calc.csv"), "Region,Revenue\nNorth,120\nSouth,95\n").unwrap();
+        fs::write(
+            d.join("impress.fodp"),
+            FODP.replace("KIND", "presentation")
+                .replace("BODY", "presentation"),
+        )
+        .unwrap();
+        fs::write(
+            d.join("draw.fodg"),
+            FODP.replace("KIND", "graphics").replace("BODY", "drawing"),
+        )
+        .unwrap();
+        let mut files = BTreeMap::new();
+        for (extension, source) in [
+            ("odt", "writer.txt"),
+            ("docx", "writer.txt"),
+            ("dotx", "writer.txt"),
+            ("doc", "writer.txt"),
+            ("rtf", "writer.txt"),
+            ("ods", "calc.csv"),
+            ("xlsx", "calc.csv"),
+            ("odp", "impress.fodp"),
+            ("pptx", "impress.fodp"),
+            ("odg", "draw.fodg"),
+            ("png", "draw.fodg"),
+            ("jpg", "draw.fodg"),
+            ("gif", "draw.fodg"),
+            ("tif", "draw.fodg"),
+            ("webp", "draw.fodg"),
+        ] {
+            let out = d.join(format!("out-{extension}"));
+            let stem = source.split('.').next().unwrap();
+            let written = out.join(format!("{stem}.{extension}"));
+            // The first run may only create the profile (exit 81): run again.
+            for _ in 0..2 {
+                if written.exists() {
+                    break;
+                }
+                Command::new("/usr/lib/libreoffice/program/soffice.bin")
+                    .args(["--headless", "--norestore", "--nolockcheck"])
+                    .arg(format!(
+                        "-env:UserInstallation=file://{}/profile",
+                        d.display()
+                    ))
+                    .args(["--convert-to", extension, "--outdir"])
+                    .arg(&out)
+                    .arg(d.join(source))
+                    .env_clear()
+                    .env("HOME", d)
+                    .env("PATH", "/usr/bin:/bin")
+                    .env("SAL_USE_VCLPLUGIN", "svp")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("LibreOffice (.ci/packages/print.txt) must be installed");
+            }
+            let bytes = fs::read(&written).unwrap_or_else(|e| {
+                panic!("LibreOffice wrote no {extension} (is its component installed?): {e}")
+            });
+            files.insert(extension, bytes);
+        }
+        files
+    })
+}
+
+/// How a zip is written again by [`rezip`].
+#[derive(Debug, Clone, Copy)]
+pub enum ZipLayout {
+    /// Sizes in each local header, as Microsoft Office writes.
+    SizesFirst,
+    /// Sizes in a data descriptor after each member, as streaming writers do.
+    Streaming,
+}
+
+/// The same members (names, order and contents) in a zip written by the
+/// `zip` crate the `layout` way (the first member stored, as ODF needs).
+pub fn rezip(bytes: &[u8], layout: ZipLayout) -> Vec<u8> {
+    use zip::write::SimpleFileOptions;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    let mut members = Vec::new();
+    for i in 0..archive.len() {
+        let mut member = archive.by_index(i).unwrap();
+        let mut data = Vec::new();
+        member.read_to_end(&mut data).unwrap();
+        members.push((member.name().unwrap().into_owned(), data));
+    }
+    let options = |i: usize| {
+        SimpleFileOptions::default().compression_method(if i == 0 {
+            zip::CompressionMethod::Stored
+        } else {
+            zip::CompressionMethod::Deflated
+        })
+    };
+    match layout {
+        ZipLayout::SizesFirst => {
+            let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+            for (i, (name, data)) in members.iter().enumerate() {
+                zip.start_file(name.as_str(), options(i)).unwrap();
+                zip.write_all(data).unwrap();
+            }
+            zip.finish().unwrap().into_inner()
+        }
+        ZipLayout::Streaming => {
+            let mut zip = zip::ZipWriter::new_stream(Vec::new());
+            for (i, (name, data)) in members.iter().enumerate() {
+                zip.start_file(name.as_str(), options(i)).unwrap();
+                zip.write_all(data).unwrap();
+            }
+            zip.finish().unwrap().into_inner()
+        }
+    }
+}
+
+/// Whether the first local header of a zip says its sizes follow the data.
+pub fn first_member_has_data_descriptor(zip: &[u8]) -> bool {
+    zip.starts_with(b"PK\x03\x04") && zip[6] & 0x08 != 0
 }

@@ -68,7 +68,21 @@ impl Sandbox {
         self.home.join("logs")
     }
 
-    fn command(&self, args: &[&OsStr]) -> Command {
+    /// TMPDIR of the sandbox.
+    pub fn tmp(&self) -> &std::path::Path {
+        &self.tmp
+    }
+
+    /// What HOME holds.
+    pub fn home_entries(&self) -> Vec<std::ffi::OsString> {
+        fs::read_dir(&self.home)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    }
+
+    /// The command, set up with the sandbox's environment, not started.
+    pub fn command(&self, args: &[&OsStr]) -> Command {
         let mut command = Command::new(binary());
         command
             .args(args)
@@ -136,7 +150,7 @@ impl Run {
         Run::from_output(command.output().unwrap())
     }
 
-    fn from_output(output: std::process::Output) -> Run {
+    pub fn from_output(output: std::process::Output) -> Run {
         Run {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

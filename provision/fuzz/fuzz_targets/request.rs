@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sdw_provision::fuzzing::request(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| qubesd_sim::fuzzing::request(data));

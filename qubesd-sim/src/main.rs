@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    match sdw_provision::sim::server::Server::bind(&args.socket, args.state).and_then(|s| s.run()) {
+    match qubesd_sim::server::Server::bind(&args.socket, args.state).and_then(|s| s.run()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("qubesd-sim: {e}");

@@ -1,27 +1,27 @@
-//! Shared by the process-level tests: a `qubesd-sim` on a temporary socket,
-//! a configuration folder, and running `sdw-admin` against both.
+//! Shared by the process-level tests: a `qubesd-sim` server on a temporary
+//! socket (run on a thread of the test process, from the `qubesd-sim` crate),
+//! a configuration folder, and running the `sdw-admin` binary against both.
 #![allow(dead_code)]
 
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const SIM: &str = env!("CARGO_BIN_EXE_qubesd-sim");
 pub const ADMIN: &str = env!("CARGO_BIN_EXE_sdw-admin");
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("../provision/tests/fixtures")
         .join(name)
 }
 
-/// A temporary directory with a running simulator; killed and removed on drop.
+/// A temporary directory with a running simulator; stopped and removed on drop.
 pub struct Sim {
+    server: Option<qubesd_sim::server::Running>,
     pub dir: tempfile::TempDir,
-    child: Child,
 }
 
 impl Sim {
@@ -37,16 +37,13 @@ impl Sim {
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         let socket = dir.path().join("qubesd.sock");
-        let child = Command::new(SIM)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--state")
-            .arg(dir.path().join("state.json"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start qubesd-sim: {e}"));
-        let sim = Sim { dir, child };
+        let server = qubesd_sim::server::Server::bind(&socket, Some(dir.path().join("state.json")))
+            .unwrap_or_else(|e| panic!("cannot start qubesd-sim: {e}"))
+            .spawn();
+        let sim = Sim {
+            server: Some(server),
+            dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while UnixStream::connect(sim.socket()).is_err() {
             assert!(
@@ -96,8 +93,8 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Stop the server before its folder goes.
+        self.server.take();
     }
 }
 

@@ -60,7 +60,7 @@ fn apply_on_a_stock_system_converges_and_a_second_apply_changes_nothing() {
     assert_eq!(vm(&s, "sd-log")["volumes"]["private"]["size"], 5 * GIB);
     assert_eq!(
         feature(&s, "sd-app", "vm-config.SD_SUBMISSION_KEY_FPR"),
-        Some(include_str!("fixtures/test_key.fpr").trim())
+        Some(include_str!("../../provision/tests/fixtures/test_key.fpr").trim())
     );
     assert!(has_tag(&s, "sd-app", "sd-client"));
     // the named disposables
@@ -117,11 +117,35 @@ fn apply_on_a_stock_system_converges_and_a_second_apply_changes_nothing() {
         order,
         [
             "sd-fedora-43-dvm",
+            "sys-firewall",
             "sd-base-debian-13",
             "sd-inbox-debian-13",
             "sd-viewer-debian-13"
         ]
     );
+    // dom0's repository of SDW's RPMs, with its key, and the same key in the update qube
+    let repo = std::fs::read_to_string(
+        sim.root()
+            .join("etc/yum.repos.d/securedrop-workstation-dom0.repo"),
+    )
+    .unwrap_or_default();
+    assert_eq!(repo.lines().count(), 7, "{repo}");
+    assert!(repo.contains("gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation\n"));
+    let key = std::fs::read_to_string(
+        sim.root()
+            .join("etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation"),
+    )
+    .unwrap_or_default();
+    assert!(key.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+    let fw: Vec<&QubeCommand> = recorded
+        .iter()
+        .filter(|c| c.qube == "sys-firewall")
+        .collect();
+    assert!(fw.first().is_some_and(|c| c
+        .command
+        .ends_with("/dev/stdin /rw/config/RPM-GPG-KEY-securedrop-workstation")
+        && c.text_input() == Some(key.as_str())));
+    assert!(fw.iter().any(|c| c.text_input().is_some_and(|t| t.contains("install -D -m 0644 /rw/config/RPM-GPG-KEY-securedrop-workstation /etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation\n"))), "copied at each boot");
     assert!(recorded.iter().all(|c| c.user == "root"));
     assert!(recorded.iter().any(|c| c.text_input() == Some(UDEV_RULES)));
     assert!(recorded
@@ -308,6 +332,8 @@ fn uninstall_removes_what_apply_made_and_restores_sys_usb() {
 
     let socket = sim.socket();
     let root = sim.root();
+    let recorded = sim.recorded();
+    let before = Recorder::read(&recorded).unwrap_or_default().len();
     let run = sdw_admin(&[
         "uninstall",
         "--force",
@@ -315,8 +341,18 @@ fn uninstall_removes_what_apply_made_and_restores_sys_usb() {
         root.to_str().unwrap_or_default(),
         "--qubesd-socket",
         socket.to_str().unwrap_or_default(),
+        "--record-qube-commands",
+        recorded.to_str().unwrap_or_default(),
     ]);
     assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
+    let removal = Recorder::read(&recorded).unwrap_or_default();
+    assert!(
+        removal[before..].iter().all(|c| c.qube == "sys-firewall"),
+        "only the update qube's key goes"
+    );
+    assert!(removal[before..].first().is_some_and(|c| c
+        .command
+        .contains("rm -f /rw/config/$k /etc/pki/rpm-gpg/$k")));
     let at = |line: &str| {
         run.stdout
             .find(line)
@@ -351,6 +387,13 @@ fn uninstall_removes_what_apply_made_and_restores_sys_usb() {
         .join("etc/qubes/policy.d/31-securedrop-workstation.policy")
         .exists());
     assert!(!root.join("var/lib/securedrop-workstation").exists());
+    assert!(!root
+        .join("etc/yum.repos.d/securedrop-workstation-dom0.repo")
+        .exists());
+    assert!(!root
+        .join("etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation")
+        .exists());
+    assert!(vm(&s, "sys-firewall")["features"]["sdw-admin-configured"].is_null());
 
     // nothing left to remove
     let again = sdw_admin(&[
@@ -602,9 +645,12 @@ fn a_persistent_sys_usb_gets_the_files_itself_and_loses_them_on_uninstall() {
             "rm -f /etc/udev/rules.d/99-sd-devices.rules /rw/config/sd/etc/udev/rules.d/99-sd-devices.rules /usr/local/bin/sd-attach-export-device",
             "sed -i '/^### BEGIN securedrop-workstation ###$/,/^### END securedrop-workstation ###$/d' /rw/config/rc.local",
             "udevadm control --reload",
+            "for k in RPM-GPG-KEY-securedrop-workstation RPM-GPG-KEY-securedrop-workstation-test; do rm -f /rw/config/$k /etc/pki/rpm-gpg/$k; done",
+            "sed -i '/^### BEGIN securedrop-workstation ###$/,/^### END securedrop-workstation ###$/d' /rw/config/rc.local",
         ]
     );
     assert!(vm(&sim.state(), "sys-usb")["features"]["sdw-admin-configured"].is_null());
+    assert!(vm(&sim.state(), "sys-firewall")["features"]["sdw-admin-configured"].is_null());
 }
 
 #[test]
@@ -636,7 +682,7 @@ fn the_sdw_admin_py_spellings_run_the_same_commands() {
     let apply = run(&["-v", "--apply"], &common);
     assert!(apply.ok(), "{}", apply.stderr);
     assert!(
-        apply.stdout.starts_with("153 changes:\n"),
+        apply.stdout.starts_with("156 changes:\n"),
         "{}",
         apply.stdout
     );
@@ -650,7 +696,14 @@ fn the_sdw_admin_py_spellings_run_the_same_commands() {
 
     let uninstall = run(
         &["--uninstall", "--force"],
-        &["--root", root.as_str(), "--qubesd-socket", socket.as_str()],
+        &[
+            "--root",
+            root.as_str(),
+            "--qubesd-socket",
+            socket.as_str(),
+            "--record-qube-commands",
+            recorded.as_str(),
+        ],
     );
     assert!(uninstall.ok(), "{}", uninstall.stderr);
     assert!(vm(&sim.state(), "sd-app").is_null());
@@ -664,4 +717,50 @@ fn the_sdw_admin_py_spellings_run_the_same_commands() {
     assert!(help
         .stdout
         .contains("`sdw-admin --apply`, `--validate`, `--uninstall` and `--check`"));
+}
+
+#[test]
+fn whonix_17_leftovers_are_removed_from_the_gateway_template() {
+    let sim = Sim::start();
+    let config = config_dir("testconfig");
+    let admin = sim.admin();
+    assert!(admin
+        .create("TemplateVM", None, "whonix-gateway-17", "black")
+        .is_ok());
+    assert!(admin
+        .set_prop("whonix-gateway-17", "kernelopts", "nopat")
+        .is_ok());
+    let run = converge("apply", &sim, config.path(), &[]);
+    assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
+    let recorded = Recorder::read(&sim.recorded()).unwrap_or_default();
+    let gateway: Vec<&str> = recorded
+        .iter()
+        .filter(|c| c.qube == "whonix-gateway-17")
+        .map(|c| c.command.as_str())
+        .collect();
+    assert_eq!(
+        gateway,
+        [
+            "DEBIAN_FRONTEND=noninteractive apt-get -o Dpkg::Options::=--force-confold purge --yes securedrop-keyring securedrop-qubesdb-tools securedrop-whonix-config || true",
+            "rm -f /etc/apt/sources.list.d/apt_freedom_press.sources",
+        ]
+    );
+    let s = sim.state();
+    assert!(
+        prop(&s, "whonix-gateway-17", "kernelopts").is_none(),
+        "kernelopts reset"
+    );
+    assert_eq!(
+        vm(&s, "whonix-gateway-17")["running"],
+        false,
+        "the template is stopped to keep the change"
+    );
+    let check = converge("check", &sim, config.path(), &[]);
+    assert!(check.ok(), "{}", check.stdout);
+    let again = converge("apply", &sim, config.path(), &[]);
+    assert!(
+        again.stdout.contains("Applied 0 changes."),
+        "{}",
+        again.stdout
+    );
 }

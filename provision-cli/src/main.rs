@@ -1,5 +1,9 @@
 //! `sdw-admin`: validate, plan, apply, check and uninstall SecureDrop Workstation in dom0.
+//!
+//! The command line ([`cli`]) over the `sdw-provision` library.
+
+mod cli;
 
 fn main() -> std::process::ExitCode {
-    sdw_provision::cli::run()
+    cli::run()
 }

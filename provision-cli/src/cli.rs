@@ -11,17 +11,17 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use thiserror::Error;
 
-use crate::admin::{Admin, AdminError, Qrexec, QUBESD_SOCKET};
-use crate::apply::{apply, ApplyError, Target};
-use crate::check::check;
-use crate::files::{self, FileError};
-use crate::inqube::{AptKey, AptKeyError, PackageSource};
-use crate::live::{Live, ProbeError};
-use crate::packages::{self, PackageError};
-use crate::plan::{plan, FileState, Plan};
-use crate::runner::{QubeRunner, QvmRun, Recorder};
-use crate::topology::{topology, Topology};
-use crate::validate::{key_path, validate, ValidationError, CONFIG_DIR};
+use sdw_provision::admin::{Admin, AdminError, Qrexec, QUBESD_SOCKET};
+use sdw_provision::apply::{apply, ApplyError, Target};
+use sdw_provision::check::check;
+use sdw_provision::files::{self, FileError};
+use sdw_provision::inqube::{AptKey, AptKeyError, PackageSource};
+use sdw_provision::live::{Live, ProbeError};
+use sdw_provision::packages::{self, PackageError};
+use sdw_provision::plan::{plan, FileState, Plan};
+use sdw_provision::runner::{QubeRunner, QvmRun, Recorder};
+use sdw_provision::topology::{topology, Topology};
+use sdw_provision::validate::{key_path, validate, ValidationError, CONFIG_DIR};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -77,6 +77,16 @@ enum Commands {
         #[command(flatten)]
         runner: RunnerArgs,
     },
+    /// Update dom0, then every template in dependency order; restart the qubes of a changed template.
+    Update {
+        #[command(flatten)]
+        common: Common,
+        /// Print the report as JSON (progress still goes to stderr).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        runner: RunnerArgs,
+    },
     /// Print the target topology for this configuration (no qubesd needed).
     Topology {
         /// Folder holding config.json and sd-journalist.sec.
@@ -103,6 +113,9 @@ enum Commands {
         /// Root of the dom0 file system for the files to remove.
         #[arg(long, default_value = "/")]
         root: PathBuf,
+        /// dom0's GUI user whose update launcher is removed too.
+        #[arg(long, value_name = "USER")]
+        gui_user: Option<String>,
         #[command(flatten)]
         qubesd: QubesdArgs,
         #[command(flatten)]
@@ -146,6 +159,9 @@ struct Common {
     /// apt repository. Pass the same folder to plan and check.
     #[arg(long, value_name = "DIR")]
     packages: Option<PathBuf>,
+    /// dom0's GUI user: put the `sdw-admin update` launcher on their desktop, marked trusted.
+    #[arg(long, value_name = "USER")]
+    gui_user: Option<String>,
     #[command(flatten)]
     qubesd: QubesdArgs,
 }
@@ -196,6 +212,10 @@ enum CliError {
     NotConfirmed,
     #[error("with --qrexec this runs in a management qube, which cannot write dom0's files: pass --root DIR to stage the policies and flags, and install them in dom0 yourself")]
     QrexecNeedsRoot,
+    #[error("{0}")]
+    Update(#[from] sdw_provision::update::UpdateError),
+    #[error("the update failed: {0}")]
+    UpdateFailed(String),
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -206,6 +226,7 @@ const SPELLINGS: &[(&str, &str)] = &[
     ("--validate", "validate"),
     ("--uninstall", "uninstall"),
     ("--check", "check"),
+    ("--update", "update"),
 ];
 
 /// Rewrites `sdw-admin [-v] --apply ...` to `sdw-admin [-v] apply ...`: only the
@@ -290,7 +311,7 @@ fn context(common: &Common, runner: &mut dyn QubeRunner) -> Result<Context, CliE
     if !validated.key_cross_checked {
         eprintln!(
             "sdw-admin: warning: {} not found, the submission key was not cross-checked",
-            crate::validate::GPG
+            sdw_provision::validate::GPG
         );
     }
     let apt_key = read_apt_key(&common.config, common.apt_key.as_deref())?;
@@ -299,7 +320,15 @@ fn context(common: &Common, runner: &mut dyn QubeRunner) -> Result<Context, CliE
     live.probe_inside(&topology, runner, &admin)?;
     let env = validated.config.environment();
     let secret_key = absolute(&key_path(&common.config));
-    let files = files::desired(env, &secret_key)
+    let mut desired = files::desired(env, &secret_key, apt_key.text());
+    if let Some(user) = &common.gui_user {
+        desired.push(files::Dom0File {
+            path: files::launcher_path(user),
+            mode: 0o755,
+            content: files::LAUNCHER.as_bytes().to_vec(),
+        });
+    }
+    let files = desired
         .into_iter()
         .map(|file| FileState {
             current: files::is_current(&common.root, &file),
@@ -343,19 +372,28 @@ fn print_topology(topology: &Topology) {
         }
         for (prop, value) in &q.prefs {
             match value {
-                crate::topology::Pref::Set(v) if v.is_empty() => println!("    {prop} = None"),
-                crate::topology::Pref::Set(v) => println!("    {prop} = {v}"),
-                crate::topology::Pref::Default => println!("    {prop} = (default)"),
+                sdw_provision::topology::Pref::Set(v) if v.is_empty() => {
+                    println!("    {prop} = None")
+                }
+                sdw_provision::topology::Pref::Set(v) => println!("    {prop} = {v}"),
+                sdw_provision::topology::Pref::Default => println!("    {prop} = (default)"),
             }
         }
         for (feature, value) in &q.features {
             match value {
-                crate::topology::Feature::Set(v) => println!("    feature {feature} = {v:?}"),
-                crate::topology::Feature::Absent => println!("    feature {feature} absent"),
+                sdw_provision::topology::Feature::Set(v) => {
+                    println!("    feature {feature} = {v:?}")
+                }
+                sdw_provision::topology::Feature::Absent => {
+                    println!("    feature {feature} absent")
+                }
             }
         }
         if let Some(bytes) = q.private_size {
-            println!("    private volume {} GiB", bytes / crate::config::GIB);
+            println!(
+                "    private volume {} GiB",
+                bytes / sdw_provision::config::GIB
+            );
         }
         if let Some(config) = &q.configure {
             println!(
@@ -420,7 +458,7 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             if !v.key_cross_checked {
                 println!(
                     "warning: {} not found: the submission key was only checked for its armor",
-                    crate::validate::GPG
+                    sdw_provision::validate::GPG
                 );
             }
             if !v.volumes_checked {
@@ -493,6 +531,33 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
                 Err(CliError::Drift(format!("{} items", report.drift.len())))
             }
         }
+        Commands::Update {
+            common,
+            json,
+            runner,
+        } => {
+            let mut runner = runner.runner();
+            let ctx = context(&common, runner.as_mut())?;
+            let mut progress = StderrProgress;
+            let report = sdw_provision::update::update(
+                &ctx.topology,
+                &ctx.live,
+                &ctx.admin,
+                runner.as_mut(),
+                &mut progress,
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", sdw_provision::update::summary(&report));
+            }
+            if report.failed() {
+                return Err(CliError::UpdateFailed(
+                    "see the report above; run `sdw-admin update` again".into(),
+                ));
+            }
+            Ok(())
+        }
         Commands::Topology {
             config,
             apt_key,
@@ -503,9 +568,9 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             let validated = validate(&config, None)?;
             let apt_key = read_apt_key(&config, apt_key.as_deref())?;
             let source = package_source(packages.as_deref())?;
-            let layout = crate::topology::Layout {
+            let layout = sdw_provision::topology::Layout {
                 sys_usb_disposable: !persistent_sys_usb,
-                ..crate::topology::Layout::default()
+                ..sdw_provision::topology::Layout::default()
             };
             let topology = topology(&validated.config, layout, &apt_key, &source);
             if json {
@@ -518,6 +583,7 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
         Commands::Uninstall {
             force,
             root,
+            gui_user,
             qubesd,
             runner,
         } => {
@@ -526,7 +592,11 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             }
             let admin = qubesd.admin();
             let live = Live::read(&admin)?;
-            let plan = crate::uninstall::plan(&live, &files::obsolete_present(&root));
+            let mut remove = files::obsolete_present(&root);
+            if let Some(user) = &gui_user {
+                remove.push(files::launcher_path(user));
+            }
+            let plan = sdw_provision::uninstall::plan(&live, &remove);
             print_plan(&plan);
             if !force && !confirm()? {
                 return Err(CliError::NotConfirmed);
@@ -541,6 +611,15 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             println!("Applied {applied} changes. The configuration folder (config.json, sd-journalist.sec) is left in place.");
             Ok(())
         }
+    }
+}
+
+/// `[i/n] updating X` on stderr, so that `--json` stays clean on stdout.
+struct StderrProgress;
+
+impl sdw_provision::update::Progress for StderrProgress {
+    fn step(&mut self, index: usize, total: usize, what: &str) {
+        eprintln!("[{index}/{total}] {what}");
     }
 }
 
