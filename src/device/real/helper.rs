@@ -334,8 +334,8 @@ impl Helper {
 
 /// Mounts our own mapping. Someone else may have mounted it first (a desktop
 /// automounter), or do so while we try: a second mount could not be
-/// read-write, so theirs is unmounted first, and again a few times if it
-/// comes back.
+/// read-write (EBUSY), so theirs is unmounted first, and again a few times
+/// while the device stays busy.
 fn mount_ours(
     devnode: &Path,
     filesystem: crate::volume::Filesystem,
@@ -347,7 +347,7 @@ fn mount_ours(
         unmount_others(devnode)?;
         match mount::mount_private(devnode, filesystem, owner) {
             Ok(path) => return Ok(path),
-            Err(e) if attempt + 1 < ATTEMPTS && !mounts_of(devnode).is_empty() => {
+            Err(e) if attempt + 1 < ATTEMPTS && mount::is_busy(&e) => {
                 attempt += 1;
                 tracing::warn!(error = %e, attempt, "our mapping was mounted by someone else meanwhile; again");
                 std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));

@@ -87,14 +87,23 @@ pub fn mount_private(
         Some(options(filesystem, owner).as_str()),
     ) {
         let _ = fs::remove_dir(&folder);
+        let busy = if errno == Errno::EBUSY { BUSY_MARK } else { "" };
         return Err(failed(format!(
-            "mount as {}: {errno}",
+            "mount as {}: {errno}{busy}",
             filesystem.kernel_type()
         )));
     }
     tracing::info!(?device, ?filesystem, mount_point = ?folder, "mounted");
     Ok(folder)
 }
+
+/// Whether a [`mount_private`] failure was the device being busy (EBUSY:
+/// mounted elsewhere with other flags, or a mount under way).
+pub fn is_busy(error: &VolumeError) -> bool {
+    matches!(error, VolumeError::Mount { reason, .. } if reason.ends_with(BUSY_MARK))
+}
+
+const BUSY_MARK: &str = " (busy)";
 
 /// Flushes a mounted file system.
 pub fn sync(mount_point: &Path) -> Result<(), VolumeError> {
