@@ -187,17 +187,22 @@ fn handle(
     } = archive.inspect()?;
     let status = match &command {
         Command::Start => return Ok(None),
-        Command::UsbTest | Command::DiskTest => disk::preflight(engine.devices()?.as_mut())?,
-        Command::Disk { passphrase } => disk::export(
-            engine.devices()?.as_mut(),
-            &archive,
-            &plan,
-            passphrase.as_ref(),
-            redact,
-            &timestamp(),
-            interrupted,
-        )?,
-        Command::PrinterPreflight | Command::PrinterTest | Command::Printer => {
+        Command::UsbTest | Command::DiskTest => {
+            status::probe_status(&disk::preflight(engine.devices()?.as_mut())?)
+        }
+        Command::Disk { passphrase } => {
+            disk::export(
+                engine.devices()?.as_mut(),
+                &archive,
+                &plan,
+                passphrase.as_ref(),
+                redact,
+                &timestamp(),
+                interrupted,
+            )?;
+            Status::SuccessExport
+        }
+        Command::PrinterPreflight | Command::PrinterTest | Command::Printer { .. } => {
             print::run(&command, &archive, &plan, redact, interrupted)?
         }
     };
@@ -227,7 +232,7 @@ fn export_to(
         Command::UsbTest | Command::DiskTest => {
             return Ok(Some(status::folder_probe_status(target.is_dir())))
         }
-        Command::PrinterPreflight | Command::PrinterTest | Command::Printer => {
+        Command::PrinterPreflight | Command::PrinterTest | Command::Printer { .. } => {
             return Err(Error::NotForAFolder(command.device_value().to_owned()))
         }
     }

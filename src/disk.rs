@@ -8,12 +8,11 @@
 
 use std::sync::atomic::AtomicBool;
 
-use sdw_protocol::{Passphrase, Redaction, Status};
+use sdw_protocol::{Passphrase, Redaction};
 
 use crate::archive::{Archive, ExportPlan};
 use crate::device::{classify, Devices, Probe, ScanError};
 use crate::redact::Redactor;
-use crate::status::probe_status;
 use crate::volume::{Unlocked, VolumeError};
 use crate::writer::{self, ExportRoot, LogProgress, WriteError, Written};
 
@@ -37,11 +36,12 @@ pub enum DiskError {
     },
 }
 
-/// `usb-test` / `disk-test`: the state of the export drive.
-pub fn preflight(devices: &mut dyn Devices) -> Result<Status, DiskError> {
+/// `usb-test` / `disk-test`: the state of the export drive (its status word is
+/// chosen in [`status::probe_status`](crate::status::probe_status)).
+pub fn preflight(devices: &mut dyn Devices) -> Result<Probe, DiskError> {
     let probe = classify(&devices.scan()?);
     tracing::info!(?probe, "preflight");
-    Ok(probe_status(&probe))
+    Ok(probe)
 }
 
 /// `disk`: exports to the one attached drive, unlocking it if needed, and
@@ -55,7 +55,7 @@ pub fn export(
     redact: Option<Redaction>,
     timestamp: &str,
     interrupted: &AtomicBool,
-) -> Result<Status, DiskError> {
+) -> Result<Written, DiskError> {
     let probe = classify(&devices.scan()?);
     tracing::info!(?probe, has_passphrase = passphrase.is_some(), "export");
     let unlocked = match probe {
@@ -79,7 +79,7 @@ pub fn export(
         ?written,
         "export complete; the drive is unmounted and locked"
     );
-    Ok(Status::SuccessExport)
+    Ok(written)
 }
 
 fn write_to(

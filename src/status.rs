@@ -1,7 +1,7 @@
 //! The one place where outcomes and errors become status words. Everything
 //! below keeps typed errors; only [`Error::status`] picks a word.
 
-use sdw_protocol::Status;
+use sdw_protocol::{MetadataError, Status};
 
 use crate::archive::ArchiveError;
 use crate::device::{InvalidReason, Probe, ScanError};
@@ -37,7 +37,7 @@ impl Error {
             Error::Archive(e) => archive_status(e),
             Error::Disk(e) => disk_status(e),
             Error::Write(e) => write_status(e),
-            Error::Print(e) => e.status(),
+            Error::Print(e) => print_status(e),
             Error::Logging(_) => Status::ErrorLogging,
             Error::Usage(_) => Status::ErrorGeneric,
             // The request does not fit the invocation: say it was not understood.
@@ -49,7 +49,7 @@ impl Error {
 fn archive_status(e: &ArchiveError) -> Status {
     match e {
         ArchiveError::NotFound(_) => Status::ErrorFileNotFound,
-        ArchiveError::Metadata(m) => m.status(),
+        ArchiveError::Metadata(m) => metadata_status(m),
         ArchiveError::MetadataMissing => Status::ErrorMetadataParsing,
         // Stopped by SIGTERM/SIGINT/SIGHUP before any device was touched:
         // nothing about the archive or a device is known to be wrong.
@@ -76,6 +76,49 @@ fn archive_status(e: &ArchiveError) -> Status {
         | ArchiveError::TooManyMembers
         | ArchiveError::MetadataNotRegular
         | ArchiveError::Changed(_) => Status::ErrorExtraction,
+    }
+}
+
+fn metadata_status(e: &MetadataError) -> Status {
+    match e {
+        MetadataError::TooLarge(_) | MetadataError::NotJsonObject(_) => {
+            Status::ErrorMetadataParsing
+        }
+        MetadataError::MissingDevice
+        | MetadataError::UnknownCommand(_)
+        | MetadataError::PrintOptions(_)
+        | MetadataError::UnknownRedaction(_) => Status::ErrorArchiveMetadata,
+    }
+}
+
+fn print_status(e: &PrintError) -> Status {
+    match e {
+        PrintError::NotFound | PrintError::Usb(_) => Status::ErrorPrinterNotFound,
+        PrintError::Multiple(_) => Status::ErrorMultiplePrintersFound,
+        PrintError::NoUri(_) | PrintError::Discovery(_) => Status::ErrorPrinterUri,
+        PrintError::NotSupported { .. } | PrintError::Table(_) => Status::ErrorPrinterNotSupported,
+        PrintError::DriverUnavailable { .. } | PrintError::DriverLookup(_) => {
+            Status::ErrorPrinterDriverUnavailable
+        }
+        PrintError::Install(_) | PrintError::InstallCheck(_) => Status::ErrorPrinterInstall,
+        PrintError::Unprintable { .. } => Status::ErrorUnprintableType,
+        PrintError::MimetypeUnsupported { .. } => Status::ErrorMimetypeUnsupported,
+        PrintError::NothingToPrint
+        | PrintError::NotAPrintCommand(_)
+        | PrintError::Capabilities(_)
+        | PrintError::OptionUnsupported { .. }
+        | PrintError::Archive(_)
+        | PrintError::Staging(_)
+        // Strict redaction refused a file before anything printed.
+        | PrintError::Redaction(_)
+        | PrintError::Convert { .. }
+        | PrintError::Reencode { .. }
+        | PrintError::Interrupted
+        | PrintError::Submit { .. }
+        | PrintError::Follow { .. }
+        | PrintError::JobFailed { .. }
+        | PrintError::PrinterStopped { .. }
+        | PrintError::Timeout { .. } => Status::ErrorPrint,
     }
 }
 

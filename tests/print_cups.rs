@@ -709,3 +709,158 @@ fn with_redact_what_reaches_cups_has_no_metadata() {
     cupsd.run(&archive).assert_status("PRINTER_SUCCESS");
     assert_eq!(cupsd.received_documents(), [pdf]);
 }
+
+/// `metadata.json` for `printer` with these `print_options`.
+fn printer_with(options: &str) -> String {
+    format!(r#"{{"device":"printer","print_options":{options}}}"#)
+}
+
+/// PDF pages in a document the IPP Everywhere printer received.
+fn pdf_pages(pdf: &[u8]) -> usize {
+    pdf.windows(12)
+        .filter(|w| w.starts_with(b"/Type /Page") && w[11] != b's')
+        .count()
+}
+
+#[test]
+fn print_options_are_set_on_every_job_as_cupsd_records_them() {
+    let cupsd = brother();
+    let long: String = (1..=300).map(|n| format!("line {n}\n")).collect();
+    let run = cupsd.run(&archive_with_metadata(
+        &printer_with(
+            r#"{"copies":2,"page_ranges":"2-3","sides":"two-sided-long-edge",
+                "media":"iso_a4_210x297mm","color":"monochrome","orientation":"landscape"}"#,
+        ),
+        &[("a.txt", long.as_bytes()), ("b.txt", long.as_bytes())],
+    ));
+    run.assert_status("PRINTER_SUCCESS");
+    assert_pjl_jobs(&cupsd, 2);
+    let attributes = cupsd.job_attributes("sdw-printer");
+    for expected in [
+        "copies (integer) = 2",
+        "page-ranges (rangeOfInteger) = 2-3",
+        "sides (keyword) = two-sided-long-edge",
+        "media (keyword) = iso_a4_210x297mm",
+        "print-color-mode (keyword) = monochrome",
+        "orientation-requested (enum) = landscape",
+    ] {
+        assert_eq!(
+            attributes.matches(expected).count(),
+            2,
+            "{expected} on both jobs:\n{attributes}"
+        );
+    }
+    assert!(cupsd.logs().contains("print options set on every job"));
+}
+
+#[test]
+fn without_print_options_jobs_get_the_queue_defaults() {
+    let cupsd = brother();
+    cupsd
+        .run(&archive("printer", &[("a.txt", b"hello\n")]))
+        .assert_status("PRINTER_SUCCESS");
+    let attributes = cupsd.job_attributes("sdw-printer");
+    assert!(attributes.contains("job-id (integer) = 1"), "{attributes}");
+    for absent in [
+        "page-ranges (",
+        "orientation-requested (",
+        "copies (integer) = 2",
+    ] {
+        assert!(!attributes.contains(absent), "{absent}:\n{attributes}");
+    }
+}
+
+#[test]
+fn an_option_the_printer_cannot_honour_prints_nothing() {
+    let cupsd = brother();
+    for (options, logged) in [
+        (r#"{"media":"iso_a0_841x1189mm"}"#, "cannot honour media"),
+        (
+            r#"{"copies":2,"sides":"two-sided-short-edge","orientation":"portrait","media":"na_ledger_11x17in"}"#,
+            "cannot honour media",
+        ),
+    ] {
+        let run = cupsd.run(&archive_with_metadata(
+            &printer_with(options),
+            &[("a.txt", b"hello\n")],
+        ));
+        run.assert_status("ERROR_PRINT");
+        assert!(cupsd.logs().contains(logged), "{options}: {}", run.log_tail);
+    }
+    assert!(cupsd.jobs().is_empty(), "nothing printed");
+    assert!(
+        !cupsd.job_attributes("sdw-printer").contains("job-id ("),
+        "no job submitted"
+    );
+}
+
+#[test]
+fn a_bad_print_option_is_an_archive_metadata_error_before_any_printer() {
+    let cupsd = brother();
+    for options in [
+        r#"{"copies":0}"#,
+        r#"{"copies":100}"#,
+        r#"{"page_ranges":"3-1"}"#,
+        r#"{"pages":"1"}"#,
+        r#"{"sides":"duplex"}"#,
+    ] {
+        cupsd
+            .run(&archive_with_metadata(
+                &printer_with(options),
+                &[("a.txt", b"hello\n")],
+            ))
+            .assert_status("ERROR_ARCHIVE_METADATA");
+    }
+    assert!(
+        cupsd.queues().is_empty(),
+        "no queue set up: {}",
+        cupsd.queues()
+    );
+    assert!(cupsd.jobs().is_empty());
+}
+
+#[test]
+fn page_ranges_apply_to_converted_office_documents_on_an_ipp_everywhere_printer() {
+    let mut cupsd = Cupsd::start();
+    let uri = cupsd.start_ipp_everywhere();
+    cupsd.set_devices(
+        "driverless",
+        &[&format!(
+            "network {uri} \"Test Everywhere\" \"Test Everywhere\" \"MFG:Test;MDL:Everywhere;CMD:PDF,PWG,URF;\" \"\""
+        )],
+    );
+    cupsd.set_usb(&[
+        r#"{"manufacturer":"Test","product":"Everywhere","serial":"T1","ipp_usb":true}"#,
+    ]);
+    let paragraphs: Vec<String> = (1..=250).map(|n| format!("paragraph {n}")).collect();
+    let document = odt(&paragraphs.join("</text:p><text:p>"));
+    let long: String = (1..=300).map(|n| format!("line {n}\n")).collect();
+    let run = cupsd.run(&archive_with_metadata(
+        &printer_with(r#"{"page_ranges":"1,3-4","copies":1}"#),
+        &[("a.odt", &document), ("b.txt", long.as_bytes())],
+    ));
+    run.assert_status("PRINTER_SUCCESS");
+    let documents = cupsd.ipp_documents();
+    assert_eq!(documents.len(), 2, "one document per file");
+    for document in &documents {
+        assert!(document.starts_with(b"%PDF-"));
+        assert_eq!(pdf_pages(document), 3, "pages 1, 3 and 4 only");
+    }
+    // This printer prints on one side only: two-sided is refused up front.
+    let run = cupsd.run(&archive_with_metadata(
+        &printer_with(r#"{"sides":"two-sided-long-edge"}"#),
+        &[("a.odt", &document)],
+    ));
+    run.assert_status("ERROR_PRINT");
+    assert!(
+        cupsd.logs().contains("cannot honour sides"),
+        "{}",
+        run.log_tail
+    );
+    assert_eq!(cupsd.ipp_documents().len(), 2, "nothing more printed");
+    // The same archive without options: every page.
+    let run = cupsd.run(&archive("printer", &[("a.odt", &document)]));
+    run.assert_status("PRINTER_SUCCESS");
+    let documents = cupsd.ipp_documents();
+    assert!(pdf_pages(&documents[2]) > 4, "{}", pdf_pages(&documents[2]));
+}

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use sdw_client::transport::{ExportService, Local, OpenInVm, Transport, DEFAULT_QREXEC_CLIENT};
 use sdw_client::ClientConfig;
-use sdw_protocol::Redaction;
+use sdw_protocol::print_options::{ColorMode, Copies, Media, Orientation, PageRanges, Sides};
+use sdw_protocol::{PrintOptions, Redaction};
 
 /// Export files to an encrypted USB drive, or print them, through the
 /// SecureDrop Workstation device qubes.
@@ -93,6 +94,8 @@ pub enum Operation {
         #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true,
               default_missing_value = "best-effort")]
         redact: Option<RedactMode>,
+        #[command(flatten)]
+        options: PrintArgs,
         /// The files to print.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -116,6 +119,46 @@ impl From<RedactMode> for Redaction {
             RedactMode::BestEffort => Redaction::BestEffort,
             RedactMode::Strict => Redaction::Strict,
         }
+    }
+}
+
+/// How to print: each option set on every file's job. Without any, the
+/// archive carries no `print_options` and the printer's defaults apply.
+#[derive(Debug, Default, Args)]
+pub struct PrintArgs {
+    /// Copies of each file, 1 to 99.
+    #[arg(long, value_name = "N")]
+    pub copies: Option<Copies>,
+    /// Pages of each file to print, ascending, e.g. 1-3,7 (of the converted
+    /// PDF for office documents).
+    #[arg(long, value_name = "RANGES")]
+    pub pages: Option<PageRanges>,
+    /// one-sided, two-sided-long-edge or two-sided-short-edge.
+    #[arg(long, value_name = "SIDES")]
+    pub sides: Option<Sides>,
+    /// Paper, as an IPP media name: iso_a4_210x297mm, na_letter_8.5x11in, ...
+    #[arg(long, value_name = "MEDIA")]
+    pub media: Option<Media>,
+    /// Print in black and white (print-color-mode monochrome).
+    #[arg(long)]
+    pub monochrome: bool,
+    /// portrait, landscape, reverse-landscape or reverse-portrait.
+    #[arg(long, value_name = "ORIENTATION")]
+    pub orientation: Option<Orientation>,
+}
+
+impl PrintArgs {
+    /// The `print_options` to send: `None` when no option was given.
+    pub fn to_options(&self) -> Option<PrintOptions> {
+        let options = PrintOptions {
+            copies: self.copies,
+            page_ranges: self.pages.clone(),
+            sides: self.sides,
+            media: self.media.clone(),
+            color: self.monochrome.then_some(ColorMode::Monochrome),
+            orientation: self.orientation,
+        };
+        (!options.is_default()).then_some(options)
     }
 }
 
@@ -238,6 +281,62 @@ mod tests {
         );
         assert!(parse(&["sdw-export", "disk", "--redact=maybe", "a"]).is_err());
         assert!(parse(&["sdw-export", "preflight", "--redact"]).is_err());
+    }
+
+    #[test]
+    fn print_options_become_print_options_and_bad_ones_are_usage_errors() {
+        let cli = Cli::try_parse_from([
+            "sdw-export",
+            "print",
+            "--copies",
+            "2",
+            "--pages",
+            "1-3,7",
+            "--sides",
+            "two-sided-long-edge",
+            "--media",
+            "iso_a4_210x297mm",
+            "--monochrome",
+            "--orientation",
+            "landscape",
+            "a.pdf",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Operation::Print { options, files, .. } = cli.command else {
+            panic!("not print");
+        };
+        assert_eq!(files, [PathBuf::from("a.pdf")]);
+        let json = serde_json::to_value(options.to_options()).unwrap_or_default();
+        assert_eq!(
+            json,
+            serde_json::json!({"copies": 2, "page_ranges": "1-3,7", "sides": "two-sided-long-edge",
+                "media": "iso_a4_210x297mm", "color": "monochrome", "orientation": "landscape"})
+        );
+        let Operation::Print { options, .. } = Cli::try_parse_from(["sdw-export", "print", "a"])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .command
+        else {
+            panic!("not print");
+        };
+        assert_eq!(options.to_options(), None);
+        for bad in [
+            &["--copies", "0"][..],
+            &["--copies", "100"],
+            &["--pages", "3-1"],
+            &["--sides", "duplex"],
+            &["--media", "A4"],
+            &["--orientation", "sideways"],
+        ] {
+            let mut args = vec!["sdw-export", "print"];
+            args.extend_from_slice(bad);
+            args.push("a.pdf");
+            let e = Cli::try_parse_from(args).err();
+            assert_eq!(
+                e.map(|e| e.kind()),
+                Some(clap::error::ErrorKind::ValueValidation),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

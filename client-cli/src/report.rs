@@ -7,7 +7,7 @@ use std::path::Path;
 use sdw_client::archive::SkippedFile;
 use sdw_client::flow::{Done, Failed};
 use sdw_client::messages;
-use sdw_protocol::{Redaction, Status};
+use sdw_protocol::{PrintOptions, Redaction, Status};
 
 use crate::neutral::neutralise;
 
@@ -89,6 +89,9 @@ pub struct Report {
     pub stop: Stop,
     /// The redaction asked for (`--redact`).
     pub redact: Option<Redaction>,
+    /// `print FILE...` only: the print options sent (`Some(None)`: none, the
+    /// printer's defaults).
+    pub print_options: Option<Option<PrintOptions>>,
 }
 
 /// Where the per-file redaction list is: the protocol answers one status word,
@@ -107,6 +110,7 @@ impl Report {
             detail: None,
             stop: Stop::Answered,
             redact: None,
+            print_options: None,
         }
     }
 
@@ -170,7 +174,7 @@ impl Report {
             .iter()
             .map(|s| serde_json::json!({"path": shown(&s.path), "reason": s.reason.as_str()}))
             .collect();
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "operation": self.operation,
             "status": self.status.as_str(),
             "message": self.message(),
@@ -184,7 +188,12 @@ impl Report {
                 "files": serde_json::Value::Null,
                 "report": REDACTION_REPORT_LOCATION,
             })),
-        })
+        });
+        if let (Some(options), Some(object)) = (&self.print_options, json.as_object_mut()) {
+            let options = serde_json::to_value(options).unwrap_or(serde_json::Value::Null);
+            object.insert("print_options".into(), options);
+        }
+        json
     }
 
     /// Writes the report: JSON on stdout, or the message on stdout and the

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use sdw_client::archive::ArchiveError;
 use sdw_client::flow::{ExportAttempt, ExportPreflight, PrintAttempt, PrintPreflight};
 use sdw_client::{messages, Client};
-use sdw_protocol::Status;
+use sdw_protocol::{PrintOptions, Status};
 
 use crate::cli::{Cli, Operation};
 use crate::neutral::NeutralStderr;
@@ -41,8 +41,18 @@ pub fn run(cli: Cli) -> u8 {
             chatty,
         ),
         Operation::PrintPreflight => print(&mut client, PrintJob::PreflightOnly, chatty, operation),
-        Operation::Print { files, .. } => {
-            print(&mut client, PrintJob::Files(files), chatty, operation)
+        Operation::Print { options, files, .. } => {
+            let options = options.to_options();
+            Report {
+                // --json says which options were sent (null: none).
+                print_options: Some(options.clone()),
+                ..print(
+                    &mut client,
+                    PrintJob::Files(files, options),
+                    chatty,
+                    operation,
+                )
+            }
         }
         Operation::PrintTest => print(&mut client, PrintJob::TestPage, chatty, operation),
     };
@@ -164,14 +174,14 @@ fn disk(client: &mut Client, files: &[PathBuf], source: &PassphraseSource, chatt
 /// What to do once the printer preflight succeeded.
 enum PrintJob<'a> {
     PreflightOnly,
-    Files(&'a [PathBuf]),
+    Files(&'a [PathBuf], Option<PrintOptions>),
     TestPage,
 }
 
 /// `print-preflight`, `print FILE...` or `print-test`: all start with the
 /// printer preflight.
 fn print(client: &mut Client, job: PrintJob<'_>, chatty: bool, operation: &'static str) -> Report {
-    if let PrintJob::Files(files) = job {
+    if let PrintJob::Files(files, _) = &job {
         if let Some(report) = no_usable_file(operation, files) {
             return report;
         }
@@ -191,9 +201,9 @@ fn print(client: &mut Client, job: PrintJob<'_>, chatty: bool, operation: &'stat
     };
     let attempt = match job {
         PrintJob::PreflightOnly => return Report::new(operation, Status::PrinterPreflightSuccess),
-        PrintJob::Files(files) => {
+        PrintJob::Files(files, options) => {
             say(chatty, "Printing...");
-            ready.print(files, &mut ArchiveBar::on_stderr_terminal())
+            ready.print_with(files, options, &mut ArchiveBar::on_stderr_terminal())
         }
         PrintJob::TestPage => {
             say(chatty, "Printing a test page...");

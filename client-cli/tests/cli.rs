@@ -570,3 +570,67 @@ fn local_device_side_end_to_end() {
         b"content"
     );
 }
+
+#[test]
+fn print_options_go_into_metadata_and_the_json_report() {
+    let run = Run::new();
+    let fake = run.fake("PRINTER_PREFLIGHT_SUCCESS", "PRINTER_SUCCESS");
+    let fake = fake.to_str().unwrap();
+    let pdf = write_file(run.path(), "a.pdf", b"%PDF-1.4\n%%EOF\n");
+    let output = run.run(&[
+        "--json",
+        "--qrexec",
+        fake,
+        "print",
+        "--copies",
+        "2",
+        "--pages",
+        "1-3, 7",
+        "--sides",
+        "two-sided-long-edge",
+        "--media",
+        "iso_a4_210x297mm",
+        "--monochrome",
+        "--orientation",
+        "landscape",
+        pdf.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected = serde_json::json!({"copies": 2, "page_ranges": "1-3,7",
+        "sides": "two-sided-long-edge", "media": "iso_a4_210x297mm",
+        "color": "monochrome", "orientation": "landscape"});
+    let report = json(&output);
+    assert_eq!(report["status"], "PRINTER_SUCCESS");
+    assert_eq!(report["print_options"], expected);
+    let members = archive_members(&run.path().join("received.sd-export"));
+    let metadata: serde_json::Value = serde_json::from_slice(&members["metadata.json"]).unwrap();
+    assert_eq!(
+        metadata,
+        serde_json::json!({"device": "printer", "print_options": expected})
+    );
+
+    // Without options: no print_options key, as the existing client sends.
+    let output = run.run(&["--json", "--qrexec", fake, "print", pdf.to_str().unwrap()]);
+    assert_eq!(json(&output)["print_options"], serde_json::Value::Null);
+    let members = archive_members(&run.path().join("received.sd-export"));
+    assert_eq!(&members["metadata.json"][..], br#"{"device":"printer"}"#);
+
+    // A bad option is a usage error before any call.
+    let calls = run.calls().len();
+    let output = run.run(&[
+        "--qrexec",
+        fake,
+        "print",
+        "--copies",
+        "100",
+        pdf.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&output), 2);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("copies must be 1 to 99"));
+    assert_eq!(run.calls().len(), calls);
+}

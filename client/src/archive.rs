@@ -199,7 +199,10 @@ pub fn build(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<BuiltArchive, ArchiveError> {
-    let carries_files = matches!(request.command, Command::Disk { .. } | Command::Printer);
+    let carries_files = matches!(
+        request.command,
+        Command::Disk { .. } | Command::Printer { .. }
+    );
     let (candidates, mut skipped) = if carries_files {
         classify(request.files)
     } else {
@@ -558,7 +561,7 @@ mod tests {
                 Some(Redaction::Strict),
             ),
             (
-                Command::Printer,
+                Command::Printer { options: None },
                 Some(Redaction::BestEffort),
                 Some(Redaction::BestEffort),
             ),
@@ -592,7 +595,7 @@ mod tests {
         let files = vec![write(inputs.path(), "doc.odt", b"x")];
         let built = build_in(
             temp_root.path(),
-            &Command::Printer,
+            &Command::Printer { options: None },
             &files,
             Some("../furious/ewok"),
         )
@@ -615,8 +618,13 @@ mod tests {
         let inputs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let temp_root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let files = vec![write(inputs.path(), "doc.odt", b"x")];
-        let built = build_in(temp_root.path(), &Command::Printer, &files, Some(""))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let built = build_in(
+            temp_root.path(),
+            &Command::Printer { options: None },
+            &files,
+            Some(""),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(built.included()[0].archive_name, "export_data/doc.odt");
     }
 
@@ -679,7 +687,12 @@ mod tests {
             PathBuf::from("/nonexistent/a"),
             PathBuf::from("/nonexistent/b"),
         ];
-        let result = build_in(temp_root.path(), &Command::Printer, &files, None);
+        let result = build_in(
+            temp_root.path(),
+            &Command::Printer { options: None },
+            &files,
+            None,
+        );
         match result {
             Err(ArchiveError::AllFilesMissing { skipped }) => assert_eq!(skipped.len(), 2),
             other => panic!("expected AllFilesMissing, got {other:?}"),
@@ -764,7 +777,7 @@ mod tests {
             write(inputs.path(), "a", &[1u8; 700_000]),
             write(inputs.path(), "b", &[2u8; 3]),
         ];
-        let command = Command::Printer;
+        let command = Command::Printer { options: None };
         let request = ArchiveRequest {
             command: &command,
             files: &files,

@@ -159,7 +159,7 @@ impl Client {
 
     fn target_for(&self, command: &Command) -> &str {
         match command {
-            Command::Printer | Command::PrinterPreflight | Command::PrinterTest => {
+            Command::Printer { .. } | Command::PrinterPreflight | Command::PrinterTest => {
                 &self.config.print_target
             }
             Command::Start | Command::UsbTest | Command::DiskTest | Command::Disk { .. } => {
@@ -170,7 +170,7 @@ impl Client {
 
     fn timeout_for(&self, command: &Command) -> Option<Duration> {
         match command {
-            Command::Disk { .. } | Command::Printer => self.config.transfer_timeout,
+            Command::Disk { .. } | Command::Printer { .. } => self.config.transfer_timeout,
             _ => self.config.probe_timeout,
         }
     }

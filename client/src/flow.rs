@@ -33,7 +33,7 @@
 
 use std::path::PathBuf;
 
-use sdw_protocol::{Command, Passphrase, Status};
+use sdw_protocol::{Command, Passphrase, PrintOptions, Status};
 
 use crate::archive::{Progress, SkippedFile};
 use crate::{Client, Error, Reply};
@@ -290,10 +290,23 @@ impl<'c> PrintFlow<'c, PrinterReady> {
     /// Prints every file (`printer`). A file the printing qube would refuse
     /// ([`crate::printable::check`]) fails the step before anything is sent.
     pub fn print(self, files: &[PathBuf], progress: &mut dyn Progress) -> PrintAttempt<'c> {
+        self.print_with(files, None, progress)
+    }
+
+    /// Prints every file (`printer`) with `options` in the archive's
+    /// `print_options` (`None`: the printer's defaults, and no
+    /// `print_options` key, as the existing client sends).
+    pub fn print_with(
+        self,
+        files: &[PathBuf],
+        options: Option<PrintOptions>,
+        progress: &mut dyn Progress,
+    ) -> PrintAttempt<'c> {
         if let Err(unprintable) = crate::printable::check(files) {
             return PrintAttempt::Failed(self.to(client_failed(unprintable.into())));
         }
-        self.run(&Command::Printer, files, progress, Status::PrinterSuccess)
+        let command = Command::Printer { options };
+        self.run(&command, files, progress, Status::PrinterSuccess)
     }
 
     /// Prints a test page (`printer-test`).

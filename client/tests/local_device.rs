@@ -130,7 +130,7 @@ fn printing_without_a_printer_is_printer_not_found() {
     }
     let files = [bench.input("letter.txt", b"Dear editor")];
     assert_eq!(
-        status_of(client.send(&Command::Printer, &files, &mut NoProgress)),
+        status_of(client.send(&Command::Printer { options: None }, &files, &mut NoProgress)),
         Status::ErrorPrinterNotFound
     );
     assert_eq!(
@@ -158,7 +158,7 @@ fn the_device_side_accepts_every_archive_the_client_builds() {
         Command::Disk { passphrase: None },
         Command::PrinterPreflight,
         Command::PrinterTest,
-        Command::Printer,
+        Command::Printer { options: None },
     ];
     for source in [None, Some("../../etc"), Some("Jane\nDoe")] {
         let mut client = bench.client(Box::new(Local::new(&bench.device)), source);

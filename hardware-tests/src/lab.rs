@@ -1,10 +1,13 @@
 //! The QEMU lab runner: boots Debian's kernel (TCG) with the lab initramfs and emulated USB sticks, runs
-//! `sdw-devices ARCHIVE` in the guest, and collects what the guest's independent verifier saw.
+//! `sdw-devices ARCHIVE` in the guest, and collects what the guest's independent verifier saw. In the
+//! installed mode ([`Installed`]) the guest's root is a Debian 12 system with the `sdw-devices` package
+//! installed by apt, and the archive is opened as `user` through the package's own entry points.
 //!
 //! Owns: the QEMU command line, the per-run control disk (a raw tar the guest unpacks: config, archive,
 //! passphrase, scripts, extra files), the results disk (a raw tar the guest writes), the serial-console
 //! markers, and hotplug through the QEMU monitor. The initramfs itself is built (and cached) by
-//! `lab/build-initramfs`; stick images come from anywhere (see [`crate::fixtures`]).
+//! `lab/build-initramfs`, the installed root disk by `lab/build-rootfs`; stick images come from anywhere
+//! (see [`crate::fixtures`]).
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -37,6 +40,14 @@ pub enum LabError {
     /// Building the initramfs failed.
     #[error("build-initramfs failed: {0}")]
     Build(String),
+    /// Building the installed mode's root disk failed.
+    #[error("build-rootfs failed: {0}")]
+    Rootfs(String),
+    /// The packages folder does not hold exactly one `sdw-devices_*.deb`.
+    #[error(
+        "{0}: expected exactly one sdw-devices_*.deb (from `bash scripts/package`), found {1}"
+    )]
+    Package(PathBuf, String),
     /// QEMU could not be started.
     #[error("cannot start qemu-system-x86_64: {0}")]
     Qemu(std::io::Error),
@@ -125,6 +136,41 @@ impl TcryptVerify {
     }
 }
 
+/// How the installed mode hands the archive to the package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EntryPoint {
+    /// As `qubes.OpenInVM`: the desktop's default application for the archive's MIME type (resolved with
+    /// xdg-mime), its `Exec` line run as `user`; the status is its last stderr line.
+    #[default]
+    MimeDefault,
+    /// As qrexec runs `securedrop.Export`: `/etc/qubes-rpc/securedrop.Export` as `user`, the archive on
+    /// stdin; the status is its last stdout line.
+    QrexecService,
+}
+
+impl EntryPoint {
+    fn word(self) -> &'static str {
+        match self {
+            Self::MimeDefault => "mime",
+            Self::QrexecService => "qrexec-service",
+        }
+    }
+}
+
+/// The installed mode: the guest boots a Debian 12 root disk (mmdebstrap, cached by content) with the
+/// built `sdw-devices` package installed by apt and a `user` account as in a Qubes template.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    /// The folder holding `sdw-devices_*.deb` (what `bash scripts/package` writes to `target/packages`).
+    pub packages: PathBuf,
+    /// How the archive is handed over.
+    pub via: EntryPoint,
+    /// Keep `/etc/sudoers.d/qubes` (`user ALL=(ALL:ALL) NOPASSWD: ALL`, as
+    /// qubes-core-agent-passwordless-root); `false` removes it before the scenario, so only the package's
+    /// own sudoers drop-in is left.
+    pub passwordless_root: bool,
+}
+
 /// Everything one boot does.
 #[derive(Debug, Clone, Default)]
 pub struct RunSpec {
@@ -147,8 +193,12 @@ pub struct RunSpec {
     pub after_script: Option<String>,
     /// Extra files: (host source, absolute guest path).
     pub extra_files: Vec<(PathBuf, String)>,
-    /// The device binary (default: `sdw-devices` beside this executable).
+    /// The device binary (default: `sdw-devices` beside this executable). In the installed mode it
+    /// replaces the package's `/usr/bin/sdw-devices` when given (and an `sdw-devices-helper` beside it
+    /// replaces the package's helper).
     pub devices_binary: Option<PathBuf>,
+    /// Boot the installed Debian system instead of the initramfs alone.
+    pub installed: Option<Installed>,
     /// Guest memory in MiB (default 2048: argon2id's default cost is up to 1 GiB).
     pub memory_mib: Option<u32>,
     /// Kill `sdw-devices` after this long (default 300 s; it then reports exit code 137).
@@ -188,10 +238,18 @@ pub struct VolumeEntry {
 /// What a run produced.
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
-    /// The last non-empty stderr line of `sdw-devices` (`None`: it printed nothing or did not run).
+    /// The last non-empty line of `sdw-devices`' status channel: stderr, or stdout for the qrexec service
+    /// (`None`: it printed nothing or did not run).
     pub status: Option<String>,
+    /// The installed mode's entry point: `send-to-usb.desktop Exec=...`, `securedrop.Export PATH`, or
+    /// `none type=... default=...` when the MIME default could not be resolved.
+    pub entry: Option<String>,
     /// Its whole stderr.
     pub stderr: String,
+    /// Its whole stdout.
+    pub stdout: String,
+    /// The device side's own log file(s) from the guest.
+    pub devices_log: String,
     /// Its exit code.
     pub exit_code: Option<i32>,
     /// Mappings (`mapping:NAME`) and mounts (`mount:DEV@DIR`) the run left behind.
@@ -209,12 +267,16 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// The lines `lab/run` prints: `STATUS`, `EXIT` (when sdw-devices ran), `VOLUME`, `FILE`, `LEFTOVER`.
+    /// The lines `lab/run` prints: `STATUS`, `EXIT` (when sdw-devices ran), `ENTRY` (installed mode),
+    /// `VOLUME`, `FILE`, `LEFTOVER`.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "STATUS {}", self.status.as_deref().unwrap_or("-"));
         if let Some(code) = self.exit_code {
             let _ = writeln!(out, "EXIT {code}");
+        }
+        if let Some(entry) = &self.entry {
+            let _ = writeln!(out, "ENTRY {entry}");
         }
         for v in &self.volumes {
             let _ = writeln!(
@@ -261,13 +323,14 @@ fn default_devices_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/release/sdw-devices"))
 }
 
-/// Builds (or finds cached) the kernel and initramfs for `devices_binary`.
-pub fn build_initramfs(devices_binary: &Path) -> Result<(PathBuf, PathBuf), LabError> {
+/// Builds (or finds cached) the kernel and initramfs for `devices_binary` (`None`: the base alone, for the
+/// installed mode).
+pub fn build_initramfs(devices_binary: Option<&Path>) -> Result<(PathBuf, PathBuf), LabError> {
     let script = lab_dir().join("build-initramfs");
     let out = Command::new("bash")
         .arg(&script)
         .arg(cache_dir())
-        .arg(devices_binary)
+        .arg(devices_binary.unwrap_or(Path::new("-")))
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| LabError::Build(e.to_string()))?;
@@ -279,6 +342,52 @@ pub fn build_initramfs(devices_binary: &Path) -> Result<(PathBuf, PathBuf), LabE
     match (lines.next(), lines.next()) {
         (Some(k), Some(i)) => Ok((PathBuf::from(k), PathBuf::from(i))),
         _ => Err(LabError::Build(format!("unexpected output {text:?}"))),
+    }
+}
+
+/// The one `sdw-devices_*.deb` in `dir`.
+pub fn find_package(dir: &Path) -> Result<PathBuf, LabError> {
+    let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("sdw-devices_") && n.ends_with(".deb"))
+        })
+        .collect();
+    found.sort();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(LabError::Package(dir.to_path_buf(), "none".into())),
+        many => Err(LabError::Package(
+            dir.to_path_buf(),
+            many.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
+    }
+}
+
+/// Builds (or finds cached) the installed mode's root disk image with this package installed.
+pub fn build_rootfs(deb: &Path) -> Result<PathBuf, LabError> {
+    let script = lab_dir().join("build-rootfs");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(cache_dir())
+        .arg(deb)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| LabError::Rootfs(e.to_string()))?;
+    if !out.status.success() {
+        return Err(LabError::Rootfs(format!("{}", out.status)));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.lines().rfind(|l| !l.is_empty()) {
+        Some(image) => Ok(PathBuf::from(image)),
+        None => Err(LabError::Rootfs(format!("unexpected output {text:?}"))),
     }
 }
 
@@ -336,13 +445,25 @@ fn write_control(spec: &RunSpec, passphrase: Option<&str>, path: &Path) -> Resul
     let file = std::fs::File::create(path).map_err(io_err(path))?;
     let mut b = tar::Builder::new(file);
     let serials: Vec<&str> = spec.sticks.iter().map(|s| s.serial.as_str()).collect();
+    let archive_name = spec
+        .archive
+        .as_ref()
+        .and_then(|a| a.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let config = format!(
-        "LAB_SERIALS={}\nLAB_HOTPLUG={}\nLAB_VERIFY_TCRYPT={}\nLAB_PIM={}\nLAB_DEVICES_TIMEOUT={}\n",
+        "LAB_SERIALS={}\nLAB_HOTPLUG={}\nLAB_VERIFY_TCRYPT={}\nLAB_PIM={}\nLAB_DEVICES_TIMEOUT={}\n\
+         LAB_MODE={}\nLAB_PASSWORDLESS_ROOT={}\nLAB_ARCHIVE_NAME={}\n",
         shell_quote(&serials.join(" ")),
         u8::from(spec.hotplug_remove_after.is_some()),
         spec.tcrypt.word(),
         spec.pim.map(|p| p.to_string()).unwrap_or_default(),
         spec.devices_timeout.map_or(300, |d| d.as_secs().max(1)),
+        spec.installed
+            .as_ref()
+            .map_or("initramfs", |i| i.via.word()),
+        u8::from(!matches!(&spec.installed, Some(i) if !i.passwordless_root)),
+        shell_quote(&archive_name),
     );
     let wrap = |e| LabError::Io {
         path: path.to_path_buf(),
@@ -449,22 +570,46 @@ fn stick_args(stick: &Stick, drive_id: &str, dev_id: &str) -> (String, String) {
     )
 }
 
+/// Where the package installs the privileged helper.
+const INSTALLED_HELPER: &str = "/usr/libexec/sdw-devices/sdw-devices-helper";
+
 /// Boots the guest once and returns what it saw. Errors only when the lab itself failed.
 pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
     let start = Instant::now();
-    let devices = spec
-        .devices_binary
-        .clone()
-        .unwrap_or_else(default_devices_binary);
-    if !devices.exists() {
-        return Err(LabError::Missing(devices));
+    let mut devices = match (&spec.devices_binary, &spec.installed) {
+        (Some(d), _) => Some(d.clone()),
+        (None, None) => Some(default_devices_binary()),
+        (None, Some(_)) => None,
+    };
+    if let Some(d) = devices.as_ref().filter(|d| !d.exists()) {
+        return Err(LabError::Missing(d.clone()));
     }
     for s in &spec.sticks {
         if !s.image.exists() {
             return Err(LabError::Missing(s.image.clone()));
         }
     }
-    let (kernel, initrd) = build_initramfs(&devices)?;
+    let mut spec = spec.clone();
+    let root_disk = match &spec.installed {
+        Some(installed) => {
+            let deb = find_package(&installed.packages)?;
+            if let Some(d) = devices.take() {
+                // A binary given beside the package replaces the package's, and so does the privileged
+                // helper built beside it.
+                let helper = d.with_file_name("sdw-devices-helper");
+                if helper.exists() {
+                    spec.extra_files
+                        .push((helper, INSTALLED_HELPER.to_string()));
+                }
+                spec.extra_files
+                    .push((d, "/usr/bin/sdw-devices".to_string()));
+            }
+            Some(build_rootfs(&deb)?)
+        }
+        None => None,
+    };
+    let spec = &spec;
+    let (kernel, initrd) = build_initramfs(devices.as_deref())?;
 
     let tmp;
     let dir = match &spec.keep_dir {
@@ -523,8 +668,17 @@ pub fn run(spec: &RunSpec) -> Result<RunReport, LabError> {
             "if=none,id=labout,file={},format=raw",
             results.display()
         ))
-        .args(["-device", "virtio-blk-pci,drive=labout,serial=labout"])
-        .args(["-device", "qemu-xhci,id=xhci"]);
+        .args(["-device", "virtio-blk-pci,drive=labout,serial=labout"]);
+    if let Some(root) = &root_disk {
+        // snapshot=on: the guest's writes go to a throwaway overlay; the cached image stays as built.
+        cmd.arg("-drive")
+            .arg(format!(
+                "if=none,id=labroot,file={},format=raw,snapshot=on",
+                root.display()
+            ))
+            .args(["-device", "virtio-blk-pci,drive=labroot,serial=labroot"]);
+    }
+    cmd.args(["-device", "qemu-xhci,id=xhci"]);
     for (i, s) in spec.sticks.iter().enumerate() {
         let (drive, device) = stick_args(s, &format!("stick{i}"), &format!("usb{i}"));
         cmd.arg("-drive").arg(drive).arg("-device").arg(device);
@@ -669,6 +823,7 @@ fn read_results(results: &Path, console: &Path) -> Result<RunReport, LabError> {
     let mut tar = tar::Archive::new(file);
     let mut report = RunReport::default();
     let mut any = false;
+    let mut status_on_stdout = false;
     let entries = tar
         .entries()
         .map_err(|_| LabError::NoResults(console.to_path_buf()))?;
@@ -685,15 +840,11 @@ fn read_results(results: &Path, console: &Path) -> Result<RunReport, LabError> {
         let text = String::from_utf8_lossy(&bytes).into_owned();
         any = true;
         match name.as_str() {
-            "stderr" => {
-                report.status = text
-                    .lines()
-                    .rev()
-                    .map(str::trim)
-                    .find(|l| !l.is_empty())
-                    .map(str::to_string);
-                report.stderr = text;
-            }
+            "stderr" => report.stderr = text,
+            "stdout" => report.stdout = text,
+            "status-channel" => status_on_stdout = text.trim() == "stdout",
+            "entry" => report.entry = Some(text.trim().to_string()),
+            "devices.log" => report.devices_log = text,
             "rc" => report.exit_code = text.trim().parse().ok(),
             "leftover" => {
                 report.leftover = text
@@ -717,7 +868,22 @@ fn read_results(results: &Path, console: &Path) -> Result<RunReport, LabError> {
     if !any {
         return Err(LabError::NoResults(console.to_path_buf()));
     }
+    let channel = if status_on_stdout {
+        &report.stdout
+    } else {
+        &report.stderr
+    };
+    report.status = last_line(channel);
     Ok(report)
+}
+
+/// The last non-empty line, trimmed.
+fn last_line(text: &str) -> Option<String> {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
 }
 
 fn parse_files(text: &str, report: &mut RunReport) {
@@ -797,6 +963,73 @@ mod tests {
         assert!(Stick::parse("a.img:bad serial", 0).is_err());
         assert!(Stick::parse("a.img:S:rw", 0).is_err());
         assert!(Stick::parse(":S", 0).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn finds_exactly_one_device_package() -> Result<(), LabError> {
+        let dir = TempDir::new()?;
+        assert!(matches!(
+            find_package(dir.path()),
+            Err(LabError::Package(..))
+        ));
+        for name in [
+            "sdw-client_0.1.0-1_amd64.deb",
+            "sdw-devices_0.1.0-1_amd64.deb",
+        ] {
+            std::fs::write(dir.path().join(name), b"").map_err(io_err(dir.path()))?;
+        }
+        assert_eq!(
+            find_package(dir.path())?,
+            dir.path().join("sdw-devices_0.1.0-1_amd64.deb")
+        );
+        std::fs::write(dir.path().join("sdw-devices_0.2.0-1_amd64.deb"), b"")
+            .map_err(io_err(dir.path()))?;
+        assert!(matches!(
+            find_package(dir.path()),
+            Err(LabError::Package(..))
+        ));
+        Ok(())
+    }
+
+    /// A results tar as the guest writes it.
+    fn results(files: &[(&str, &str)]) -> Result<(TempDir, PathBuf), LabError> {
+        let dir = TempDir::new()?;
+        let path = dir.path().join("results.img");
+        let file = std::fs::File::create(&path).map_err(io_err(&path))?;
+        let mut b = tar::Builder::new(file);
+        for (name, text) in files {
+            add_file(&mut b, &format!("./{name}"), text.as_bytes(), 0o644)
+                .map_err(io_err(&path))?;
+        }
+        b.into_inner().map_err(io_err(&path))?;
+        Ok((dir, path))
+    }
+
+    #[test]
+    fn the_status_is_read_from_the_channel_the_entry_point_uses() -> Result<(), LabError> {
+        // The MIME handler: the last stderr line; stdout is not the protocol.
+        let (_d, path) = results(&[
+            ("stdout", "noise\n"),
+            ("stderr", "warning\nSUCCESS_EXPORT\n\n"),
+            (
+                "entry",
+                "send-to-usb.desktop Exec=/usr/bin/send-to-usb %f\n",
+            ),
+        ])?;
+        let r = read_results(&path, Path::new("console.log"))?;
+        assert_eq!(r.status.as_deref(), Some("SUCCESS_EXPORT"));
+        assert!(r
+            .render()
+            .contains("ENTRY send-to-usb.desktop Exec=/usr/bin/send-to-usb %f\n"));
+        // The qrexec service: the last stdout line.
+        let (_d, path) = results(&[
+            ("stderr", "a log line\n"),
+            ("stdout", "ERROR_UNLOCK_LUKS\n"),
+            ("status-channel", "stdout\n"),
+        ])?;
+        let r = read_results(&path, Path::new("console.log"))?;
+        assert_eq!(r.status.as_deref(), Some("ERROR_UNLOCK_LUKS"));
         Ok(())
     }
 

@@ -8,7 +8,8 @@
 //!   [`Status::from_untrusted_stderr`] / [`StatusReader`], the one rule for
 //!   reading a status back (the last non-empty line, in bounded memory).
 //! - [`Command`] and [`Metadata`]: the `metadata.json` schema, parsed from untrusted
-//!   bytes into a command; the passphrase exists only inside [`Command::Disk`].
+//!   bytes into a command; the passphrase exists only inside [`Command::Disk`],
+//!   the [`PrintOptions`] only inside [`Command::Printer`].
 //!   [`Metadata::parse_request`] also reads the `redact` option ([`Redaction`]).
 //! - [`Passphrase`]: a secret that redacts itself and is zeroed on drop.
 //! - [`layout`]: the names inside an `.sd-export` archive.
@@ -20,9 +21,11 @@
 pub mod layout;
 mod metadata;
 mod passphrase;
+pub mod print_options;
 pub mod printable;
 mod status;
 
 pub use metadata::{Command, Metadata, MetadataError, Redaction, Request, MAX_METADATA_BYTES};
 pub use passphrase::Passphrase;
+pub use print_options::PrintOptions;
 pub use status::{Status, StatusReader, MAX_STATUS_LINE_BYTES};

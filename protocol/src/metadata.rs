@@ -2,15 +2,19 @@
 //! and written back by the client.
 //!
 //! Keys: `device` (required string, the command), `encryption_key` (optional
-//! string, only kept for `disk`), `redact` (optional: `true` or `"strict"`,
-//! see [`Redaction`]; `false` and `null` count as absent, any other value is
-//! refused). Unknown keys (e.g. `encryption_method`) are ignored. An empty
-//! `encryption_key` counts as none.
+//! string, only kept for `disk`), `print_options` (optional object, only kept
+//! for `printer`: [`PrintOptions`]), `redact` (optional: `true` or
+//! `"strict"`, see [`Redaction`]; `false` and `null` count as absent, any other
+//! value is refused). Unknown top-level keys (e.g. `encryption_method`) are
+//! ignored; unknown keys inside `print_options` are refused. An empty
+//! `encryption_key` counts as none; an absent or `null` `print_options` is
+//! none (the printer's defaults).
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::{Passphrase, Status};
+use crate::print_options::PrintOptions;
+use crate::Passphrase;
 
 /// Metadata larger than this is refused unparsed: the real thing is a few bytes.
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
@@ -30,8 +34,9 @@ pub enum Command {
     PrinterPreflight,
     /// `printer-test`: print a test page.
     PrinterTest,
-    /// `printer`: print every file in `export_data/`.
-    Printer,
+    /// `printer`: print every file in `export_data/`, with the options the
+    /// archive asks for (`None`: the printer's defaults).
+    Printer { options: Option<PrintOptions> },
 }
 
 /// Metadata redaction asked for by `metadata.json`'s `redact` field
@@ -90,20 +95,9 @@ pub enum MetadataError {
     /// `redact` is neither `true`, `"strict"`, `false` nor `null`
     #[error("metadata.json asks for an unknown redaction {0:?}")]
     UnknownRedaction(String),
-}
-
-impl MetadataError {
-    /// The status word the protocol gives this failure.
-    pub fn status(&self) -> Status {
-        match self {
-            MetadataError::TooLarge(_) | MetadataError::NotJsonObject(_) => {
-                Status::ErrorMetadataParsing
-            }
-            MetadataError::MissingDevice
-            | MetadataError::UnknownCommand(_)
-            | MetadataError::UnknownRedaction(_) => Status::ErrorArchiveMetadata,
-        }
-    }
+    /// `print_options` is not an object of known keys with valid values
+    #[error("metadata.json has invalid print_options: {0}")]
+    PrintOptions(String),
 }
 
 /// The raw shape of `metadata.json`. `device` and `encryption_key` are kept as
@@ -113,6 +107,7 @@ struct RawMetadata {
     device: Option<serde_json::Value>,
     encryption_key: Option<serde_json::Value>,
     redact: Option<serde_json::Value>,
+    print_options: Option<Box<serde_json::value::RawValue>>,
 }
 
 #[derive(Serialize)]
@@ -122,6 +117,8 @@ struct OutgoingMetadata<'a> {
     encryption_key: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     redact: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    print_options: Option<&'a PrintOptions>,
 }
 
 /// Writes and reads `metadata.json`.
@@ -174,7 +171,9 @@ impl Metadata {
             },
             "printer-preflight" => Command::PrinterPreflight,
             "printer-test" => Command::PrinterTest,
-            "printer" => Command::Printer,
+            "printer" => Command::Printer {
+                options: print_options(raw.print_options.as_deref())?,
+            },
             other => return Err(MetadataError::UnknownCommand(truncated(other))),
         };
         let redact = match raw.redact {
@@ -208,14 +207,35 @@ impl Metadata {
                 } => Some(p.expose_str()),
                 _ => None,
             },
+            print_options: match command {
+                Command::Printer { options } => options.as_ref(),
+                _ => None,
+            },
         };
         let mut buffer = Zeroizing::new(Vec::with_capacity(128));
-        // Writing a struct of strings and a JSON value into a Vec cannot fail.
+        // Writing strings, small numbers and keywords into a Vec cannot fail.
         if serde_json::to_writer(&mut *buffer, &outgoing).is_err() {
             buffer.clear();
         }
         buffer
     }
+}
+
+/// `print_options`: absent or `null` is none; anything else must be an
+/// object of known keys, each at most once, with valid values.
+fn print_options(
+    raw: Option<&serde_json::value::RawValue>,
+) -> Result<Option<PrintOptions>, MetadataError> {
+    let text = match raw.map(|raw| raw.get().trim()) {
+        None | Some("null") => return Ok(None),
+        Some(text) => text,
+    };
+    if !text.starts_with('{') {
+        return Err(MetadataError::PrintOptions("not a JSON object".into()));
+    }
+    serde_json::from_str::<PrintOptions>(text)
+        .map(Some)
+        .map_err(|e| MetadataError::PrintOptions(e.to_string().chars().take(160).collect()))
 }
 
 impl Command {
@@ -228,7 +248,7 @@ impl Command {
             Command::Disk { .. } => "disk",
             Command::PrinterPreflight => "printer-preflight",
             Command::PrinterTest => "printer-test",
-            Command::Printer => "printer",
+            Command::Printer { .. } => "printer",
         }
     }
 }
@@ -258,7 +278,10 @@ mod tests {
             parse(r#"{"device":"printer-test"}"#),
             Ok(Command::PrinterTest)
         );
-        assert_eq!(parse(r#"{"device":"printer"}"#), Ok(Command::Printer));
+        assert_eq!(
+            parse(r#"{"device":"printer"}"#),
+            Ok(Command::Printer { options: None })
+        );
     }
 
     #[test]
@@ -293,9 +316,11 @@ mod tests {
             r#"{"device":7}"#,
             r#"{"device":"disk","encryption_key":1}"#,
         ] {
-            assert_eq!(
-                parse(bad).map_err(|e| e.status()),
-                Err(Status::ErrorArchiveMetadata),
+            assert!(
+                matches!(
+                    parse(bad),
+                    Err(MetadataError::MissingDevice | MetadataError::UnknownCommand(_))
+                ),
                 "{bad}"
             );
         }
@@ -311,9 +336,8 @@ mod tests {
             r#"{"device":"disk""#,
             r#"{"device":"a","device":"b"}"#,
         ] {
-            assert_eq!(
-                parse(bad).map_err(|e| e.status()),
-                Err(Status::ErrorMetadataParsing),
+            assert!(
+                matches!(parse(bad), Err(MetadataError::NotJsonObject(_))),
                 "{bad}"
             );
         }
@@ -321,10 +345,7 @@ mod tests {
             r#"{{"device":"disk","pad":"{}"}}"#,
             "x".repeat(MAX_METADATA_BYTES)
         );
-        assert_eq!(
-            parse(&huge).map_err(|e| e.status()),
-            Err(Status::ErrorMetadataParsing)
-        );
+        assert!(matches!(parse(&huge), Err(MetadataError::TooLarge(_))));
     }
 
     #[test]
@@ -339,11 +360,165 @@ mod tests {
             },
             Command::PrinterPreflight,
             Command::PrinterTest,
-            Command::Printer,
+            Command::Printer { options: None },
+            Command::Printer {
+                options: Some(PrintOptions::default()),
+            },
+            Command::Printer {
+                options: Some(all_options()),
+            },
         ];
         for command in commands {
             let json = Metadata::to_json(&command);
             assert_eq!(Metadata::parse(&json).as_ref(), Ok(&command));
+        }
+    }
+
+    fn all_options() -> PrintOptions {
+        use crate::print_options::*;
+        PrintOptions {
+            copies: Some(Copies::new(3).unwrap()),
+            page_ranges: Some(PageRanges::parse("1-3,7").unwrap()),
+            sides: Some(Sides::TwoSidedLongEdge),
+            media: Some(Media::new("iso_a4_210x297mm").unwrap()),
+            color: Some(ColorMode::Monochrome),
+            orientation: Some(Orientation::Landscape),
+        }
+    }
+
+    #[test]
+    fn print_options_are_read_for_printer_only() {
+        let json = r#"{"device":"printer","print_options":{"copies":3,"page_ranges":"1-3, 7",
+            "sides":"two-sided-long-edge","media":"iso_a4_210x297mm","color":"monochrome",
+            "orientation":"landscape"}}"#;
+        assert_eq!(
+            parse(json),
+            Ok(Command::Printer {
+                options: Some(all_options())
+            })
+        );
+        assert_eq!(
+            parse(r#"{"device":"printer","print_options":null}"#),
+            Ok(Command::Printer { options: None })
+        );
+        assert_eq!(
+            parse(r#"{"device":"printer","print_options":{"copies":null}}"#),
+            Ok(Command::Printer {
+                options: Some(PrintOptions::default())
+            })
+        );
+        // Ignored for other commands, like encryption_key outside disk.
+        assert_eq!(
+            parse(r#"{"device":"printer-test","print_options":{"copies":0}}"#),
+            Ok(Command::PrinterTest)
+        );
+    }
+
+    #[test]
+    fn bad_print_options_are_archive_metadata_errors() {
+        for bad in [
+            r#"{"device":"printer","print_options":[]}"#,
+            r#"{"device":"printer","print_options":"copies=2"}"#,
+            r#"{"device":"printer","print_options":{"copies":0}}"#,
+            r#"{"device":"printer","print_options":{"copies":100}}"#,
+            r#"{"device":"printer","print_options":{"copies":-1}}"#,
+            r#"{"device":"printer","print_options":{"copies":2.5}}"#,
+            r#"{"device":"printer","print_options":{"copies":"2"}}"#,
+            r#"{"device":"printer","print_options":{"page_ranges":"3-1"}}"#,
+            r#"{"device":"printer","print_options":{"page_ranges":5}}"#,
+            r#"{"device":"printer","print_options":{"sides":"two-sided"}}"#,
+            r#"{"device":"printer","print_options":{"media":"A4"}}"#,
+            r#"{"device":"printer","print_options":{"color":"color"}}"#,
+            r#"{"device":"printer","print_options":{"orientation":"upside-down"}}"#,
+            r#"{"device":"printer","print_options":{"copie":2}}"#,
+            r#"{"device":"printer","print_options":{"copies":2,"copies":3}}"#,
+        ] {
+            assert!(
+                matches!(parse(bad), Err(MetadataError::PrintOptions(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    fn options_strategy() -> impl proptest::strategy::Strategy<Value = PrintOptions> {
+        use crate::print_options::*;
+        use proptest::prelude::*;
+        let ranges = proptest::collection::vec((1u32..1000, 0u32..1000), 1..MAX_PAGE_RANGES)
+            .prop_map(|steps| {
+                let mut next = 0u32;
+                let text = steps
+                    .iter()
+                    .map(|&(gap, len)| {
+                        let first = next + gap;
+                        next = first + len;
+                        format!("{first}-{next}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
+                PageRanges::parse(&text).unwrap()
+            });
+        (
+            proptest::option::of(1u64..=99),
+            proptest::option::of(ranges),
+            proptest::option::of(prop_oneof![
+                Just(Sides::OneSided),
+                Just(Sides::TwoSidedLongEdge),
+                Just(Sides::TwoSidedShortEdge)
+            ]),
+            proptest::option::of("[a-z0-9._-]{1,64}"),
+            proptest::option::of(prop_oneof![
+                Just(ColorMode::Auto),
+                Just(ColorMode::Monochrome)
+            ]),
+            proptest::option::of(prop_oneof![
+                Just(Orientation::Portrait),
+                Just(Orientation::Landscape),
+                Just(Orientation::ReverseLandscape),
+                Just(Orientation::ReversePortrait)
+            ]),
+        )
+            .prop_map(|(copies, page_ranges, sides, media, color, orientation)| {
+                PrintOptions {
+                    copies: copies.map(|c| Copies::new(c).unwrap()),
+                    page_ranges,
+                    sides,
+                    media: media.map(|m| Media::new(&m).unwrap()),
+                    color,
+                    orientation,
+                }
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_valid_print_options_round_trip(options in options_strategy()) {
+            let command = Command::Printer { options: Some(options) };
+            let json = Metadata::to_json(&command);
+            proptest::prop_assert_eq!(Metadata::parse(&json), Ok(command));
+        }
+
+        #[test]
+        fn any_print_options_value_parses_or_is_refused_as_archive_metadata(
+            copies in proptest::num::i64::ANY,
+            ranges in "[0-9, -]{0,40}",
+            media in "\\PC{0,80}",
+        ) {
+            let json = serde_json::json!({
+                "device": "printer",
+                "print_options": {"copies": copies, "page_ranges": ranges, "media": media},
+            });
+            match Metadata::parse(json.to_string().as_bytes()) {
+                Ok(Command::Printer { options: Some(options) }) => {
+                    let copies_ok = (1..=99).contains(&copies);
+                    proptest::prop_assert!(copies_ok);
+                    proptest::prop_assert_eq!(options.copies.map(|c| i64::from(c.get())), Some(copies));
+                    let ranges_seen = options.page_ranges.as_ref().map(|r| r.ranges().to_vec()).unwrap_or_default();
+                    proptest::prop_assert!(ranges_seen.windows(2).all(|w| w[0].1 < w[1].0));
+                    proptest::prop_assert!(ranges_seen.iter().all(|&(a, b)| 1 <= a && a <= b));
+                }
+                Ok(other) => proptest::prop_assert!(false, "parsed as {:?}", other),
+                Err(e) => proptest::prop_assert!(matches!(e, MetadataError::PrintOptions(_)), "{:?}", e),
+            }
         }
     }
 
@@ -368,17 +543,19 @@ mod tests {
             r#"{"device":"disk","redact":{"strict":true}}"#,
             r#"{"device":"disk","redact":["strict"]}"#,
         ] {
-            assert_eq!(
-                Metadata::parse_request(bad.as_bytes()).map_err(|e| e.status()),
-                Err(Status::ErrorArchiveMetadata),
+            assert!(
+                matches!(
+                    Metadata::parse_request(bad.as_bytes()),
+                    Err(MetadataError::UnknownRedaction(_))
+                ),
                 "{bad}"
             );
         }
         // A duplicate key is refused like any other malformed JSON.
-        assert_eq!(
-            parse(r#"{"device":"disk","redact":true,"redact":"strict"}"#).map_err(|e| e.status()),
-            Err(Status::ErrorMetadataParsing)
-        );
+        assert!(matches!(
+            parse(r#"{"device":"disk","redact":true,"redact":"strict"}"#),
+            Err(MetadataError::NotJsonObject(_))
+        ));
     }
 
     #[test]
@@ -397,7 +574,7 @@ mod tests {
             );
         }
         assert_eq!(
-            &*Metadata::to_json_with(&Command::Printer, Some(Redaction::Strict)),
+            &*Metadata::to_json_with(&Command::Printer { options: None }, Some(Redaction::Strict)),
             br#"{"device":"printer","redact":"strict"}"#
         );
     }

@@ -245,7 +245,7 @@ fn metadata_must_be_a_present_regular_file() {
 #[test]
 fn metadata_errors_keep_their_protocol_status() {
     let status = |json: &str| match refusal(ArchiveBuilder::with_metadata(json)) {
-        ArchiveError::Metadata(e) => e.status(),
+        e @ ArchiveError::Metadata(_) => crate::status::Error::from(e).status(),
         other => panic!("{other:?}"),
     };
     assert_eq!(status("not json"), Status::ErrorMetadataParsing);
@@ -660,7 +660,8 @@ mod properties {
             let mut unique = std::collections::BTreeSet::new();
             for name in &names {
                 let full = format!("export_data/{name}");
-                prop_assume!(unique.insert(full.clone()));
+                // `export_data//w` names `export_data/w`: the same member twice.
+                prop_assume!(unique.insert(full.replace("//", "/")));
                 builder = builder.file(&full, b"x");
             }
             let expect_ok = names.iter().all(|n| !n.contains(".."));

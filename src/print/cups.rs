@@ -165,6 +165,38 @@ pub struct QueueState {
     pub accepting: bool,
 }
 
+/// What a queue says it can do with a job (`Get-Printer-Attributes`): for a
+/// CUPS queue, what its driver (PPD, or the IPP Everywhere printer's own
+/// attributes) declares. An attribute the queue does not report is empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `copies-supported`: the lowest and highest number of copies.
+    pub copies: Option<(i32, i32)>,
+    /// `page-ranges-supported`.
+    pub page_ranges: bool,
+    /// `sides-supported`.
+    pub sides: Vec<String>,
+    /// `media-supported`.
+    pub media: Vec<String>,
+    /// `print-color-mode-supported`.
+    pub color_modes: Vec<String>,
+    /// `orientation-requested-supported` (IPP enum values).
+    pub orientations: Vec<i32>,
+}
+
+/// The job template attributes of one job, as IPP values (RFC 8011 5.2,
+/// PWG 5100.13 for `print-color-mode`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobTemplate {
+    pub copies: Option<i32>,
+    /// `(first, last)` pages, ascending.
+    pub page_ranges: Vec<(i32, i32)>,
+    pub sides: Option<String>,
+    pub media: Option<String>,
+    pub print_color_mode: Option<String>,
+    pub orientation_requested: Option<i32>,
+}
+
 /// The state of a job (`Get-Job-Attributes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobState {
@@ -311,6 +343,59 @@ impl Cups {
         }))
     }
 
+    /// `Get-Printer-Attributes` of a local queue, asking for what it supports.
+    pub fn capabilities(&self, queue: &str) -> Result<Capabilities, CupsError> {
+        const OP: &str = "Get-Printer-Attributes";
+        let mut request = self.request(Operation::GetPrinterAttributes, Some(queue), OP)?;
+        let mut wanted = Vec::new();
+        for name in [
+            "copies-supported",
+            "page-ranges-supported",
+            "sides-supported",
+            "media-supported",
+            "print-color-mode-supported",
+            "orientation-requested-supported",
+        ] {
+            wanted.push(keyword_value(name, OP)?);
+        }
+        operation_attr(
+            &mut request,
+            "requested-attributes",
+            IppValue::Array(wanted),
+        );
+        let response = self.send("/", request, None, OP)?;
+        let Some(group) = groups(&response, DelimiterTag::PrinterAttributes).next() else {
+            return Ok(Capabilities::default());
+        };
+        let values = |name: &str| -> Vec<IppValue> {
+            match group.get(name).map(|a| a.value()) {
+                Some(IppValue::Array(values)) => values.clone(),
+                Some(value) => vec![value.clone()],
+                None => Vec::new(),
+            }
+        };
+        Ok(Capabilities {
+            copies: match group.get("copies-supported").map(|a| a.value()) {
+                Some(IppValue::RangeOfInteger { min, max }) => Some((*min, *max)),
+                Some(IppValue::Integer(n)) => Some((1, *n)),
+                _ => None,
+            },
+            page_ranges: group
+                .get("page-ranges-supported")
+                .is_some_and(|a| matches!(a.value(), IppValue::Boolean(true))),
+            sides: texts(group, "sides-supported"),
+            media: texts(group, "media-supported"),
+            color_modes: texts(group, "print-color-mode-supported"),
+            orientations: values("orientation-requested-supported")
+                .iter()
+                .filter_map(|v| match v {
+                    IppValue::Enum(n) | IppValue::Integer(n) => Some(*n),
+                    _ => None,
+                })
+                .collect(),
+        })
+    }
+
     /// `CUPS-Add-Modify-Printer`: creates or changes the queue `name`, enabled
     /// and accepting jobs, aborting a job (rather than stopping the queue) when
     /// the backend fails. `driver` is a `ppd-name` (`everywhere` for IPP
@@ -349,13 +434,15 @@ impl Cups {
         self.send("/admin/", request, None, OP).map(|_| ())
     }
 
-    /// `Print-Job`: sends `file` to the queue as `format`; returns the job id.
+    /// `Print-Job`: sends `file` to the queue as `format`, with the job
+    /// template attributes `template` asks for; returns the job id.
     pub fn print_file(
         &self,
         queue: &str,
         file: File,
         format: &str,
         title: &str,
+        template: &JobTemplate,
     ) -> Result<i32, CupsError> {
         const OP: &str = "Print-Job";
         let mut request = self.request(Operation::PrintJob, Some(queue), OP)?;
@@ -365,6 +452,41 @@ impl Cups {
             "document-format",
             IppValue::MimeMediaType(format.try_into().map_err(|e| encode(OP, e))?),
         );
+        let mut job = |name: &str, value: IppValue| {
+            request.attributes_mut().add(
+                DelimiterTag::JobAttributes,
+                IppAttribute::new(name_of(name), value),
+            );
+        };
+        if let Some(copies) = template.copies {
+            job("copies", IppValue::Integer(copies));
+        }
+        if !template.page_ranges.is_empty() {
+            let ranges = template
+                .page_ranges
+                .iter()
+                .map(|&(min, max)| IppValue::RangeOfInteger { min, max })
+                .collect::<Vec<_>>();
+            job(
+                "page-ranges",
+                match <[IppValue; 1]>::try_from(ranges) {
+                    Ok([one]) => one,
+                    Err(many) => IppValue::Array(many),
+                },
+            );
+        }
+        if let Some(sides) = &template.sides {
+            job("sides", keyword_value(sides, OP)?);
+        }
+        if let Some(media) = &template.media {
+            job("media", keyword_value(media, OP)?);
+        }
+        if let Some(mode) = &template.print_color_mode {
+            job("print-color-mode", keyword_value(mode, OP)?);
+        }
+        if let Some(orientation) = template.orientation_requested {
+            job("orientation-requested", IppValue::Enum(orientation));
+        }
         let response = self.send("/", request, Some(file), OP)?;
         let job_id =
             groups(&response, DelimiterTag::JobAttributes).find_map(|g| integer(g, "job-id"));

@@ -14,9 +14,15 @@
 //!    the table does not know gets the driver CUPS offers for its IEEE 1284 ID
 //!    ([`support::choose_driver`]), if any.
 //! 4. Set up the one queue [`QUEUE`] idempotently (`CUPS-Add-Modify-Printer`).
-//! 5. Convert office documents to PDF and text in other encodings to UTF-8
-//!    ([`convert`]), then print each file and wait for each job to reach a
-//!    final state, within a bounded time.
+//! 5. `printer` with `print_options` only: ask the queue what it supports
+//!    ([`cups::Cups::capabilities`]) and refuse an option it cannot honour
+//!    ([`PrintError::OptionUnsupported`]) before anything is converted or
+//!    printed ([`job_template`]).
+//! 6. Convert office documents to PDF and text in other encodings to UTF-8
+//!    ([`convert`]), then print each file, with the options as IPP job
+//!    template attributes, and wait for each job to reach a final state,
+//!    within a bounded time. Page ranges apply to the document CUPS receives:
+//!    the converted PDF for office files.
 //!
 //! SIGTERM, SIGINT or SIGHUP stop every step promptly ([`PrintError::Interrupted`],
 //! `ERROR_PRINT`): LibreOffice is killed, a job still in CUPS is cancelled,
@@ -40,12 +46,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sdw_protocol::printable::{self, Printable, Refusal};
-use sdw_protocol::{Command, Redaction, Status};
+use sdw_protocol::{Command, PrintOptions, Redaction, Status};
 
 use crate::archive::{Archive, ArchiveError, ExportMember, ExportPlan};
 use crate::text::decode_escapes;
 use convert::ConvertError;
-use cups::{Cups, CupsError, Device};
+use cups::{Capabilities, Cups, CupsError, Device, JobTemplate};
 use support::{Decision, DeviceId, DriverMatch, SupportTable, TableError};
 use usb::{UsbBus, UsbError, UsbPrinter};
 
@@ -103,6 +109,8 @@ pub enum PrintError {
     MimetypeUnsupported { index: usize },
     #[error("the archive holds no files to print")]
     NothingToPrint,
+    #[error("{0} is not a print command")]
+    NotAPrintCommand(&'static str),
     #[error("the archive changed while it was read: {0}")]
     Archive(#[from] ArchiveError),
     #[error("private print folder: {0}")]
@@ -115,6 +123,13 @@ pub enum PrintError {
     Reencode { index: usize, source: ConvertError },
     #[error("interrupted by a signal")]
     Interrupted,
+    #[error("reading what the printer supports failed: {0}")]
+    Capabilities(CupsError),
+    #[error("the printer cannot honour {option}: {reason}")]
+    OptionUnsupported {
+        option: &'static str,
+        reason: String,
+    },
     #[error("submitting job {index} failed: {source}")]
     Submit { index: usize, source: CupsError },
     #[error("following job {job} failed: {source}")]
@@ -134,38 +149,6 @@ pub enum PrintError {
         timeout: Duration,
         printer_reasons: String,
     },
-}
-
-impl PrintError {
-    /// The status word the client is told: the one mapping for printing.
-    pub fn status(&self) -> Status {
-        match self {
-            PrintError::NotFound | PrintError::Usb(_) => Status::ErrorPrinterNotFound,
-            PrintError::Multiple(_) => Status::ErrorMultiplePrintersFound,
-            PrintError::NoUri(_) | PrintError::Discovery(_) => Status::ErrorPrinterUri,
-            PrintError::NotSupported { .. } | PrintError::Table(_) => {
-                Status::ErrorPrinterNotSupported
-            }
-            PrintError::DriverUnavailable { .. } | PrintError::DriverLookup(_) => {
-                Status::ErrorPrinterDriverUnavailable
-            }
-            PrintError::Install(_) | PrintError::InstallCheck(_) => Status::ErrorPrinterInstall,
-            PrintError::Unprintable { .. } => Status::ErrorUnprintableType,
-            PrintError::MimetypeUnsupported { .. } => Status::ErrorMimetypeUnsupported,
-            PrintError::NothingToPrint
-            | PrintError::Archive(_)
-            | PrintError::Staging(_)
-            | PrintError::Redaction(_)
-            | PrintError::Convert { .. }
-            | PrintError::Reencode { .. }
-            | PrintError::Interrupted
-            | PrintError::Submit { .. }
-            | PrintError::Follow { .. }
-            | PrintError::JobFailed { .. }
-            | PrintError::PrinterStopped { .. }
-            | PrintError::Timeout { .. } => Status::ErrorPrint,
-        }
-    }
 }
 
 /// Handles a print command, with the USB bus and CUPS server the environment
@@ -244,14 +227,17 @@ impl Service<'_> {
                 let page = work.path().join("test-page.pdf");
                 write_private(&page, &testpage::pdf())?;
                 self.prepare()?;
-                self.print(&[Staged {
-                    index: 0,
-                    path: page,
-                    kind: Printable::Direct(printable::DirectKind::Pdf),
-                }])?;
+                self.print(
+                    &[Staged {
+                        index: 0,
+                        path: page,
+                        kind: Printable::Direct(printable::DirectKind::Pdf),
+                    }],
+                    &JobTemplate::default(),
+                )?;
                 Ok(Status::PrinterTestSuccess)
             }
-            _ => {
+            Command::Printer { options } => {
                 let work = private_folder()?;
                 let mut redactor = redact.map(crate::redact::Redactor::new);
                 let mut staged = stage(
@@ -268,11 +254,36 @@ impl Service<'_> {
                     return Err(PrintError::NothingToPrint);
                 }
                 self.prepare()?;
+                let template = match options {
+                    Some(options) => self.template_for(options)?,
+                    None => JobTemplate::default(),
+                };
                 convert_all(&mut staged, work.path(), self.interrupted)?;
-                self.print(&staged)?;
+                self.print(&staged, &template)?;
                 Ok(Status::PrinterSuccess)
             }
+            // The CLI hands only print commands to this service.
+            other => Err(PrintError::NotAPrintCommand(other.device_value())),
         }
+    }
+
+    /// The job template for `options`, after checking that the queue
+    /// supports each of them.
+    fn template_for(&self, options: &PrintOptions) -> Result<JobTemplate, PrintError> {
+        let capabilities = self
+            .cups
+            .capabilities(QUEUE)
+            .map_err(PrintError::Capabilities)?;
+        tracing::info!(
+            ?options,
+            ?capabilities,
+            "print options asked for; the queue supports"
+        );
+        let template = job_template(options, &capabilities).inspect_err(|e| {
+            tracing::error!(error = %e, "a print option the printer cannot honour: nothing printed");
+        })?;
+        tracing::info!(?template, "print options set on every job");
+        Ok(template)
     }
 
     /// Finds the one supported printer and sets up its queue.
@@ -519,7 +530,7 @@ impl Service<'_> {
     }
 
     /// Prints each file in order, waiting for each job to end.
-    fn print(&self, files: &[Staged]) -> Result<(), PrintError> {
+    fn print(&self, files: &[Staged], template: &JobTemplate) -> Result<(), PrintError> {
         let count = files.len();
         for (position, file) in files.iter().enumerate() {
             self.check_interrupted()?;
@@ -527,7 +538,7 @@ impl Service<'_> {
             let handle = File::open(&file.path).map_err(PrintError::Staging)?;
             let job = self
                 .cups
-                .print_file(QUEUE, handle, format, "sdw-print")
+                .print_file(QUEUE, handle, format, "sdw-print", template)
                 .map_err(|source| PrintError::Submit {
                     index: file.index,
                     source,
@@ -631,6 +642,92 @@ impl Service<'_> {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// The IPP job template for `options`, or the first option the queue's
+/// `capabilities` do not cover. `color: auto` is always honoured (it leaves
+/// the choice to the printer); every other option must be listed as supported.
+pub fn job_template(
+    options: &PrintOptions,
+    capabilities: &Capabilities,
+) -> Result<JobTemplate, PrintError> {
+    let refuse =
+        |option: &'static str, reason: String| PrintError::OptionUnsupported { option, reason };
+    let listed = |option: &'static str, asked: &str, supported: &[String]| {
+        if supported.iter().any(|s| s == asked) {
+            Ok(asked.to_owned())
+        } else {
+            Err(refuse(
+                option,
+                format!("{asked:?} is not among {supported:?}"),
+            ))
+        }
+    };
+    let mut template = JobTemplate::default();
+    if let Some(copies) = options.copies {
+        let asked = i32::try_from(copies.get()).unwrap_or(i32::MAX);
+        match capabilities.copies {
+            Some((min, max)) if (min..=max).contains(&asked) => template.copies = Some(asked),
+            Some((min, max)) => {
+                return Err(refuse(
+                    "copies",
+                    format!("{asked} is not within {min}-{max}"),
+                ))
+            }
+            None if asked == 1 => template.copies = Some(1),
+            None => {
+                return Err(refuse(
+                    "copies",
+                    format!("{asked} asked for, and the queue reports no copies-supported"),
+                ))
+            }
+        }
+    }
+    if let Some(ranges) = &options.page_ranges {
+        if !capabilities.page_ranges {
+            return Err(refuse(
+                "page_ranges",
+                "the queue does not report page-ranges-supported".into(),
+            ));
+        }
+        template.page_ranges = ranges
+            .ranges()
+            .iter()
+            .map(|&(first, last)| {
+                (
+                    i32::try_from(first).unwrap_or(i32::MAX),
+                    i32::try_from(last).unwrap_or(i32::MAX),
+                )
+            })
+            .collect();
+    }
+    if let Some(sides) = options.sides {
+        template.sides = Some(listed("sides", sides.keyword(), &capabilities.sides)?);
+    }
+    if let Some(media) = &options.media {
+        template.media = Some(listed("media", media.as_str(), &capabilities.media)?);
+    }
+    if let Some(color) = options.color {
+        template.print_color_mode = Some(match color {
+            sdw_protocol::print_options::ColorMode::Auto => color.keyword().to_owned(),
+            _ => listed("color", color.keyword(), &capabilities.color_modes)?,
+        });
+    }
+    if let Some(orientation) = options.orientation {
+        let asked = orientation.ipp_enum();
+        if !capabilities.orientations.contains(&asked) {
+            return Err(refuse(
+                "orientation",
+                format!(
+                    "{:?} (IPP {asked}) is not among {:?}",
+                    orientation.name(),
+                    capabilities.orientations
+                ),
+            ));
+        }
+        template.orientation_requested = Some(asked);
+    }
+    Ok(template)
 }
 
 fn check(interrupted: &AtomicBool) -> Result<(), PrintError> {

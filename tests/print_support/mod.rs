@@ -544,6 +544,47 @@ impl Cupsd {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// The attributes cupsd recorded for every job of `queue` (completed or
+    /// not), as `ipptool -v` prints them (`name (type) = value` lines),
+    /// asked for with `Get-Jobs` over cupsd's socket: independent of the
+    /// IPP code under test.
+    pub fn job_attributes(&self, queue: &str) -> String {
+        let test = self.root.join("tmp/get-jobs.test");
+        fs::write(
+            &test,
+            r#"{
+  NAME "Get-Jobs"
+  OPERATION Get-Jobs
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR name requesting-user-name root
+  ATTR keyword which-jobs all
+  ATTR keyword requested-attributes job-id,copies,page-ranges,sides,media,print-color-mode,orientation-requested,job-impressions-completed,job-state
+  STATUS successful-ok
+}
+"#,
+        )
+        .unwrap();
+        let socket: String = self
+            .socket()
+            .to_string_lossy()
+            .replace('%', "%25")
+            .replace('/', "%2F");
+        let output = Command::new("/usr/bin/ipptool")
+            .arg("-tv")
+            .arg(format!("ipp://{socket}/printers/{queue}"))
+            .arg(&test)
+            .env_clear()
+            .env("HOME", self.root.join("home"))
+            .output()
+            .expect("ipptool (package cups-ipp-utils) must be installed");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "ipptool failed: {text}");
+        text
+    }
+
     /// The pages CUPS counted for each completed job, in job order, from
     /// the job attributes `sdw-devices` logged (`job-impressions-completed`).
     pub fn logged_pages(&self) -> Vec<Option<u32>> {
@@ -678,9 +719,13 @@ impl Run {
 
 /// A print archive for `device`, with files under `export_data/`.
 pub fn archive(device: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    archive_with_metadata(&format!(r#"{{"device":"{device}"}}"#), files)
+}
+
+/// A print archive with this `metadata.json`, with files under `export_data/`.
+pub fn archive_with_metadata(metadata: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut builder =
-        sdw_devices::testkit::ArchiveBuilder::with_metadata(&format!(r#"{{"device":"{device}"}}"#))
-            .dir("export_data");
+        sdw_devices::testkit::ArchiveBuilder::with_metadata(metadata).dir("export_data");
     for (name, data) in files {
         builder = builder.file(&format!("export_data/{name}"), data);
     }

@@ -1,12 +1,13 @@
 //! `sdw-lab`: boots the emulated hardware lab once (see `hardware-tests/lab/run` and docs/lab.md) and prints
-//! `STATUS`, `VOLUME`, `FILE` and `LEFTOVER` lines. Exit 0 when the guest ran; 2 when the lab failed.
+//! `STATUS`, `EXIT`, `ENTRY` (installed mode), `VOLUME`, `FILE` and `LEFTOVER` lines. Exit 0 when the guest
+//! ran; 2 when the lab failed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sdw_hardware_tests::lab::{self, RunSpec, Stick, TcryptVerify};
+use sdw_hardware_tests::lab::{self, EntryPoint, Installed, RunSpec, Stick, TcryptVerify};
 
 /// Boot the QEMU lab with emulated USB sticks and run `sdw-devices ARCHIVE` inside.
 #[derive(Parser, Debug)]
@@ -45,9 +46,22 @@ struct Args {
     /// hash and cipher: minutes under TCG when the guess is wrong), none.
     #[arg(long, default_value = "fast")]
     tcrypt: String,
-    /// The device binary (default: sdw-devices beside this program).
+    /// The device binary (default: sdw-devices beside this program; with --installed: the package's, unless
+    /// given, then it replaces /usr/bin/sdw-devices in the installed system).
     #[arg(long)]
     devices_binary: Option<PathBuf>,
+    /// Boot a Debian 12 system (mmdebstrap) with DIR/sdw-devices_*.deb installed by apt and a Qubes-like
+    /// `user`, and open the archive as `user` through the package's entry point (--via).
+    #[arg(long, value_name = "DIR")]
+    installed: Option<PathBuf>,
+    /// With --installed: `mime` (the MIME default's desktop entry, as qubes.OpenInVM) or `qrexec-service`
+    /// (/etc/qubes-rpc/securedrop.Export with the archive on stdin).
+    #[arg(long, value_name = "ENTRY", requires = "installed")]
+    via: Option<String>,
+    /// With --installed: leave out /etc/sudoers.d/qubes (the template's passwordless root), so only the
+    /// package's own sudoers drop-in lets `user` reach root.
+    #[arg(long, requires = "installed")]
+    no_passwordless_root: bool,
     /// Guest memory, MiB.
     #[arg(long)]
     memory: Option<u32>,
@@ -113,6 +127,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "none" => TcryptVerify::None,
         other => return Err(format!("bad --tcrypt {other:?}").into()),
     };
+    let via = match args.via.as_deref() {
+        None | Some("mime") => EntryPoint::MimeDefault,
+        Some("qrexec-service") => EntryPoint::QrexecService,
+        Some(other) => return Err(format!("bad --via {other:?}: mime or qrexec-service").into()),
+    };
+    let installed = args.installed.map(|packages| Installed {
+        packages,
+        via,
+        passwordless_root: !args.no_passwordless_root,
+    });
     let spec = RunSpec {
         sticks,
         archive: args.archive,
@@ -124,6 +148,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         after_script: (!after.is_empty()).then_some(after),
         extra_files,
         devices_binary: args.devices_binary,
+        installed,
         memory_mib: args.memory,
         devices_timeout: Some(Duration::from_secs(args.devices_timeout)),
         timeout: Some(Duration::from_secs(args.timeout)),
@@ -137,6 +162,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--- sdw-devices stderr (exit {:?}) ---\n{}",
             report.exit_code, report.stderr
         );
+        eprintln!("--- sdw-devices stdout ---\n{}", report.stdout);
+        eprintln!("--- sdw-devices log ---\n{}", report.devices_log);
         eprintln!("--- {:.1} s ---", report.elapsed.as_secs_f64());
     }
     print!("{}", report.render());

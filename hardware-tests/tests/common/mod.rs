@@ -30,7 +30,11 @@ pub struct Out {
     /// (volume, path, size, sha256)
     pub files: Vec<(String, String, u64, String)>,
     pub leftover: String,
+    /// The `ENTRY` line (installed mode), if any.
+    pub entry: Option<String>,
     pub raw: String,
+    /// What `run` wrote to stderr (with `-v`: the guest scripts' output, sdw-devices' stderr and log).
+    pub stderr: String,
 }
 
 impl Out {
@@ -115,7 +119,8 @@ pub fn run_lab(args: &[String]) -> Result<Out> {
         .parent()
         .map(|d| d.join("sdw-devices"))
         .ok_or("no target dir")?;
-    if !devices.exists() {
+    // The installed mode runs the package's binaries, not the ones cargo built.
+    if !devices.exists() && !args.iter().any(|a| a == "--installed") {
         return Err(format!(
             "{} is missing: run `cargo build --release -p sdw-devices` (cargo test --workspace builds it)",
             devices.display()
@@ -136,6 +141,7 @@ pub fn run_lab(args: &[String]) -> Result<Out> {
     eprintln!("lab/run {args:?}:\n{stdout}");
     let mut out = Out {
         raw: stdout.clone(),
+        stderr,
         ..Out::default()
     };
     for line in stdout.lines() {
@@ -143,6 +149,8 @@ pub fn run_lab(args: &[String]) -> Result<Out> {
             out.status = s.to_string();
         } else if let Some(e) = line.strip_prefix("EXIT ") {
             out.exit = Some(e.parse()?);
+        } else if let Some(e) = line.strip_prefix("ENTRY ") {
+            out.entry = Some(e.to_string());
         } else if let Some(l) = line.strip_prefix("LEFTOVER ") {
             out.leftover = l.to_string();
         } else if let Some(v) = line.strip_prefix("VOLUME ") {

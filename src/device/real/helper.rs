@@ -214,11 +214,6 @@ impl Helper {
             }
         };
         let filesystem = mount::recognise(&devnode)?;
-        if existing.is_none() {
-            // Our own mapping, mounted by someone else already (a desktop
-            // automounter): a second mount could not be read-write.
-            unmount_others(&devnode)?;
-        }
         let mount = match existing {
             Some(path) => MountPoint {
                 path,
@@ -226,7 +221,7 @@ impl Helper {
                 mounted_by_us: false,
             },
             None => MountPoint {
-                path: mount::mount_private(&devnode, filesystem, self.owner)?,
+                path: mount_ours(&devnode, filesystem, self.owner)?,
                 filesystem,
                 mounted_by_us: true,
             },
@@ -302,24 +297,15 @@ impl Helper {
     /// Unmounts every mount of our mapping (a desktop automounter may have
     /// mounted it too), then closes it.
     fn lock(&mut self, volume: &str) -> Result<Reply, Refusal> {
-        let Some(opened) = self.opened.remove(volume) else {
+        let Some(opened) = self.opened.get(volume) else {
             return Ok(Reply::Done);
         };
-        let devnode = Path::new("/dev/mapper").join(&opened.mapping);
-        if let Ok(meta) = fs::metadata(&devnode) {
-            let rdev = meta.rdev();
-            let dev = format!(
-                "{}:{}",
-                nix::sys::stat::major(rdev),
-                nix::sys::stat::minor(rdev)
-            );
-            for mount_point in udev::all_mounts_of(&dev) {
-                tracing::warn!(?mount_point, "unmounting another mount of our mapping");
-                mount::unmount_private(&mount_point)?;
-            }
-        }
-        crypt::close(&opened.mapping)?;
-        tracing::info!(mapping = %opened.mapping, "locked");
+        let mapping = opened.mapping.clone();
+        unmount_others(&Path::new("/dev/mapper").join(&mapping))?;
+        crypt::close(&mapping)?;
+        // Forgotten only once closed: a failure is retried at clean-up.
+        self.opened.remove(volume);
+        tracing::info!(%mapping, "locked");
         Ok(Reply::Done)
     }
 
@@ -346,11 +332,35 @@ impl Helper {
     }
 }
 
-/// Unmounts every mount of a mapping we opened that we did not make
-/// ourselves (an automounter's), so that it can be mounted or closed.
-fn unmount_others(devnode: &Path) -> Result<(), VolumeError> {
+/// Mounts our own mapping. Someone else may have mounted it first (a desktop
+/// automounter), or do so while we try: a second mount could not be
+/// read-write (EBUSY), so theirs is unmounted first, and again a few times
+/// while the device stays busy.
+fn mount_ours(
+    devnode: &Path,
+    filesystem: crate::volume::Filesystem,
+    owner: Owner,
+) -> Result<PathBuf, VolumeError> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 0;
+    loop {
+        unmount_others(devnode)?;
+        match mount::mount_private(devnode, filesystem, owner) {
+            Ok(path) => return Ok(path),
+            Err(e) if attempt + 1 < ATTEMPTS && mount::is_busy(&e) => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "our mapping was mounted by someone else meanwhile; again");
+                std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The mount points of a device node, from `/proc/self/mountinfo`.
+fn mounts_of(devnode: &Path) -> Vec<PathBuf> {
     let Ok(meta) = fs::metadata(devnode) else {
-        return Ok(());
+        return Vec::new();
     };
     let rdev = meta.rdev();
     let dev = format!(
@@ -358,7 +368,13 @@ fn unmount_others(devnode: &Path) -> Result<(), VolumeError> {
         nix::sys::stat::major(rdev),
         nix::sys::stat::minor(rdev)
     );
-    for mount_point in udev::all_mounts_of(&dev) {
+    udev::all_mounts_of(&dev)
+}
+
+/// Unmounts every mount of a mapping we opened that we did not make
+/// ourselves (an automounter's), so that it can be mounted or closed.
+fn unmount_others(devnode: &Path) -> Result<(), VolumeError> {
+    for mount_point in mounts_of(devnode) {
         tracing::warn!(?mount_point, "unmounting another mount of our mapping");
         mount::unmount(&mount_point)?;
     }

@@ -5,7 +5,7 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use crate::volume::filesystem::HEAD_BYTES;
 use crate::volume::{Filesystem, VolumeError};
 
-/// Where private mount folders are made.
+/// Where private mount folders are made. Mode 0711: the unprivileged caller must be able to pass through
+/// it to the mount point it was given (the folders themselves have random names and cannot be listed).
 const MOUNT_BASE: &str = "/run/sdw-devices";
 const UNMOUNT_ATTEMPTS: u32 = 5;
 
@@ -68,8 +69,9 @@ pub fn mount_private(
     let base = PathBuf::from(MOUNT_BASE);
     fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(0o711)
         .create(&base)
+        .and_then(|()| fs::set_permissions(&base, fs::Permissions::from_mode(0o711)))
         .map_err(|e| failed(format!("{base:?}: {e}")))?;
     let folder = tempfile::Builder::new()
         .prefix("export-")
@@ -85,14 +87,23 @@ pub fn mount_private(
         Some(options(filesystem, owner).as_str()),
     ) {
         let _ = fs::remove_dir(&folder);
+        let busy = if errno == Errno::EBUSY { BUSY_MARK } else { "" };
         return Err(failed(format!(
-            "mount as {}: {errno}",
+            "mount as {}: {errno}{busy}",
             filesystem.kernel_type()
         )));
     }
     tracing::info!(?device, ?filesystem, mount_point = ?folder, "mounted");
     Ok(folder)
 }
+
+/// Whether a [`mount_private`] failure was the device being busy (EBUSY:
+/// mounted elsewhere with other flags, or a mount under way).
+pub fn is_busy(error: &VolumeError) -> bool {
+    matches!(error, VolumeError::Mount { reason, .. } if reason.ends_with(BUSY_MARK))
+}
+
+const BUSY_MARK: &str = " (busy)";
 
 /// Flushes a mounted file system.
 pub fn sync(mount_point: &Path) -> Result<(), VolumeError> {
