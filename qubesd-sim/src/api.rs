@@ -646,6 +646,15 @@ fn dispatch(sys: &mut System, req: &Request) -> Result<Answer, Fail> {
             {
                 return Err(value_error("Invalid preload-dispvm-max value: not a digit").into());
             }
+            // adminvm.py validates the threshold on dom0 only ("" counts as 0)
+            if req.dest == "dom0"
+                && req.arg == "preload-dispvm-threshold"
+                && !value.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(
+                    value_error("Invalid preload-dispvm-threshold value: not a digit").into(),
+                );
+            }
             let value = value.to_owned();
             sys.set_feature(&req.dest, &req.arg, &value)?;
             // The custom_persist extension checks after the value is stored (qubesd keeps it in

@@ -5,7 +5,8 @@
 //! properties and features, the global properties, labels and storage pools,
 //! and what qubesd adds by itself (`servicevm` on network providers,
 //! `service.clocksync` on the clock qube, the `guivm-dom0` / `audiovm-dom0`
-//! tags, dom0's `preload-dispvm-max`).
+//! tags) and what the installer's `qvm.disposable-preload` state sets on dom0
+//! for the machine's memory (`preload-dispvm-threshold`, `preload-dispvm-max`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -185,9 +186,50 @@ fn pools() -> Vec<Pool> {
     ]
 }
 
+/// `xl info total_memory` of the stock machine, in MiB: a 16 GiB laptop (SecureDrop
+/// Workstation's minimum) less what Xen and the firmware keep.
+pub const STOCK_TOTAL_MEMORY_MIB: u64 = 16_259;
+
+/// The features Qubes OS 4.3's installer sets on dom0 for a machine with
+/// `total_memory_mib` (`xl info total_memory`), in the order it sets them.
+///
+/// initial-setup (qubes-anaconda-addon `is_disp_preload_available`) offers, and
+/// preselects, preloaded disposables only when `int(MiB / 1000) >= 15`; its
+/// choice enables the pillar `qvm:dom0:preload`. The salt state
+/// `qvm.disposable-preload` (included by `qvm.default-dispvm`) always sets
+/// `preload-dispvm-threshold` (5 % of the memory in MiB, within 1500..=6000;
+/// 500 at 8 GB or less) and, with the pillar, `preload-dispvm-max` = 2 from 32 GB
+/// (10⁹ bytes, rounded) up, else 1. qubesd itself sets neither.
+pub fn installer_preload_features(total_memory_mib: u64) -> Vec<(&'static str, String)> {
+    // Jinja's `round` rounds half away from zero; f64 keeps these small values exact enough.
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    let round = |x: f64| x.round() as u64;
+    #[allow(clippy::cast_precision_loss)]
+    let mib = total_memory_mib as f64;
+    let total_gb = round(mib * 1_048_576.0 / 1e9);
+    let threshold = if total_gb <= 8 {
+        500
+    } else {
+        round(mib * 0.05).clamp(1500, 6000)
+    };
+    let mut features = vec![("preload-dispvm-threshold", threshold.to_string())];
+    if total_memory_mib / 1000 >= 15 {
+        let max = if total_gb >= 32 { 2 } else { 1 };
+        features.push(("preload-dispvm-max", max.to_string()));
+    }
+    features
+}
+
 impl System {
-    /// A stock Qubes OS 4.3 system as the installer leaves it.
+    /// A stock Qubes OS 4.3 system as the installer leaves it on the stock machine
+    /// ([`STOCK_TOTAL_MEMORY_MIB`]), with the installer's defaults chosen.
     pub fn stock() -> Self {
+        Self::stock_for_memory(STOCK_TOTAL_MEMORY_MIB)
+    }
+
+    /// A stock system installed on a machine with `total_memory_mib` (which decides
+    /// dom0's preload features, see [`installer_preload_features`]).
+    pub fn stock_for_memory(total_memory_mib: u64) -> Self {
         let mut sys = System {
             vms: BTreeMap::new(),
             global: BTreeMap::new(),
@@ -202,8 +244,9 @@ impl System {
             events: Vec::new(),
         };
         let mut dom0_features = Ordered::default();
-        // 4.3 preloads disposables of the default disposable template.
-        dom0_features.insert("preload-dispvm-max".to_owned(), "1".to_owned());
+        for (feature, value) in installer_preload_features(total_memory_mib) {
+            dom0_features.insert(feature.to_owned(), value);
+        }
         sys.vms.insert(
             "dom0".into(),
             Vm {
@@ -314,6 +357,10 @@ mod tests {
         let sys = System::stock();
         let feature = |q: &str, f: &str| sys.vms.get(q).and_then(|v| v.features.get(f)).cloned();
         assert_eq!(feature("dom0", "preload-dispvm-max").as_deref(), Some("1"));
+        assert_eq!(
+            feature("dom0", "preload-dispvm-threshold").as_deref(),
+            Some("1500")
+        );
         assert_eq!(feature("sys-net", "servicevm").as_deref(), Some("1"));
         assert_eq!(feature("sys-firewall", "servicevm").as_deref(), Some("1"));
         assert_eq!(
@@ -325,5 +372,45 @@ mod tests {
             let tagged = vm.tags.contains("guivm-dom0") && vm.tags.contains("audiovm-dom0");
             assert_eq!(tagged, name != "dom0", "{name}");
         }
+    }
+
+    #[test]
+    fn dom0_preload_features_follow_the_installer_for_the_machine_s_memory() {
+        let features = |mib| {
+            installer_preload_features(mib)
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
+        // 8 GiB: no preload offered; the low threshold
+        assert_eq!(features(7_900), ["preload-dispvm-threshold=500"]);
+        // 14.9 GB: still not offered (int(14_900 / 1000) = 14)
+        assert_eq!(features(14_900), ["preload-dispvm-threshold=1500"]);
+        // 16 GiB: one preloaded disposable, threshold at its floor
+        assert_eq!(
+            features(16_259),
+            ["preload-dispvm-threshold=1500", "preload-dispvm-max=1"]
+        );
+        // 32 GiB: two, 5 % of the memory
+        assert_eq!(
+            features(32_600),
+            ["preload-dispvm-threshold=1630", "preload-dispvm-max=2"]
+        );
+        // 30 000 MiB is 31.46 GB: rounds to 31, one
+        assert_eq!(
+            features(30_000),
+            ["preload-dispvm-threshold=1500", "preload-dispvm-max=1"]
+        );
+        // 256 GiB: the threshold's ceiling
+        assert_eq!(
+            features(262_000),
+            ["preload-dispvm-threshold=6000", "preload-dispvm-max=2"]
+        );
+        let small = System::stock_for_memory(7_900);
+        let dom0 = small.vms.get("dom0").map(|v| v.features.clone());
+        assert_eq!(
+            dom0.as_ref().and_then(|f| f.get("preload-dispvm-max")),
+            None
+        );
     }
 }

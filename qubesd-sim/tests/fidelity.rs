@@ -360,9 +360,44 @@ fn accepts_what_qubesd_4_3_accepts() {
 #[test]
 fn the_stock_system_has_qubesd_s_own_features_tags_and_every_property_with_its_default() {
     let sim = Sim::start();
+    // dom0's features as the 4.3 installer's `qvm.disposable-preload` leaves them on a
+    // 16 GiB machine with the preselected "preload disposables": qubesd adds none itself
+    assert_eq!(
+        sim.ok("admin.vm.feature.List", "", "dom0", ""),
+        "preload-dispvm-threshold\npreload-dispvm-max\n"
+    );
     assert_eq!(
         sim.ok("admin.vm.feature.Get", "preload-dispvm-max", "dom0", ""),
         "1"
+    );
+    assert_eq!(
+        sim.ok(
+            "admin.vm.feature.Get",
+            "preload-dispvm-threshold",
+            "dom0",
+            ""
+        ),
+        "1500"
+    );
+    // adminvm.py refuses a threshold that is not a digit, with an exception
+    let r = sim.call(
+        "admin.vm.feature.Set",
+        "preload-dispvm-threshold",
+        "dom0",
+        b"1.5",
+    );
+    assert!(
+        r.starts_with(b"2\0QubesValueError\0")
+            && String::from_utf8_lossy(&r)
+                .contains("Invalid preload-dispvm-threshold value: not a digit"),
+        "{:?}",
+        String::from_utf8_lossy(&r)
+    );
+    sim.ok(
+        "admin.vm.feature.Set",
+        "preload-dispvm-threshold",
+        "dom0",
+        "",
     );
     assert_eq!(
         sim.ok("admin.vm.feature.Get", "servicevm", "sys-net", ""),
