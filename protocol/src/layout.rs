@@ -21,6 +21,8 @@ pub const QREXEC_EXPORT_SERVICE: &str = "securedrop.Export";
 pub const DEVICES_QUBE: &str = "sd-devices";
 /// The qube that prints.
 pub const PRINTERS_QUBE: &str = "sd-printers";
+/// The qube of the SecureDrop client, the one caller allowed to send archives.
+pub const CLIENT_QUBE: &str = "sd-app";
 
 /// The name of the export folder for a local time, e.g. `sd-export-20261126-050312`.
 pub fn export_folder_name(

@@ -16,6 +16,7 @@ use crate::live::Live;
 use crate::plan::{is_configured, FileState};
 use crate::policy::{self, Tags};
 use crate::topology::{Feature, Pref, Topology, FEDORA_TEMPLATE, SDW_TAG};
+use sdw_protocol::layout::{CLIENT_QUBE, DEVICES_QUBE, PRINTERS_QUBE, QREXEC_EXPORT_SERVICE};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Drift {
@@ -223,7 +224,11 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
                 format!("unexpected class {other} for a SecureDrop Workstation qube")
             }),
         }
-        let want = if *name == "sd-app" { "sd-viewer" } else { "" };
+        let want = if *name == CLIENT_QUBE {
+            "sd-viewer"
+        } else {
+            ""
+        };
         let dd = vm.prop_value("default_dispvm");
         r.require(dd == Some(want), name, || {
             format!(
@@ -233,19 +238,19 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
             )
         });
     }
-    if let Some(app) = live.get("sd-app") {
+    if let Some(app) = live.get(CLIENT_QUBE) {
         r.require(
             app.prop_value("template_for_dispvms") != Some("True"),
-            "sd-app",
+            CLIENT_QUBE,
             || "must not be a disposable template".into(),
         );
         r.require(
             !app.features.contains_key("service.securedrop-log-server"),
-            "sd-app",
+            CLIENT_QUBE,
             || "must not run the log server".into(),
         );
     }
-    for name in ["sd-app", "sd-gpg", "sd-log", "sd-viewer", "sd-proxy"] {
+    for name in [CLIENT_QUBE, "sd-gpg", "sd-log", "sd-viewer", "sd-proxy"] {
         if let Some(vm) = live.get(name) {
             r.require(
                 vm.prop_value("provides_network") == Some("False"),
@@ -278,7 +283,7 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
     // vm-config keys, exactly
     for (name, keys) in [
         (
-            "sd-app",
+            CLIENT_QUBE,
             &[
                 "QUBES_GPG_DOMAIN",
                 "SD_MIME_HANDLING",
@@ -289,8 +294,8 @@ fn check_test_suite(r: &mut Report, topology: &Topology, live: &Live) {
             "sd-proxy",
             &["SD_MIME_HANDLING", "SD_PROXY_ORIGIN", "SD_PROXY_ORIGIN_KEY"][..],
         ),
-        ("sd-devices", &["SD_MIME_HANDLING"][..]),
-        ("sd-printers", &["SD_MIME_HANDLING"][..]),
+        (DEVICES_QUBE, &["SD_MIME_HANDLING"][..]),
+        (PRINTERS_QUBE, &["SD_MIME_HANDLING"][..]),
         ("sd-gpg", &[][..]),
         ("sd-log", &[][..]),
         ("sys-usb", &[][..]),
@@ -388,10 +393,10 @@ fn check_policy(r: &mut Report, live: &Live, policy_text: &str) {
             tagged.contains(&name.as_str()),
         );
     }
-    edge("securedrop.Proxy", "sd-app", "sd-proxy", true);
-    for target in ["sd-devices", "sd-printers"] {
+    edge("securedrop.Proxy", CLIENT_QUBE, "sd-proxy", true);
+    for target in [DEVICES_QUBE, PRINTERS_QUBE] {
         for name in live.vms.keys().filter(|n| n.as_str() != target) {
-            edge("securedrop.Export", name, target, name == "sd-app");
+            edge(QREXEC_EXPORT_SERVICE, name, target, name == CLIENT_QUBE);
         }
     }
     for src in ["sys-net", "sys-firewall"] {

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::config::{Dom0Config, Environment, GIB};
 use crate::inqube::{self, AptKey, PackageSource, QubeConfig};
 use crate::packages::{SDW_CLIENT, SDW_DEVICES};
+use sdw_protocol::layout::{CLIENT_QUBE, DEVICES_QUBE, PRINTERS_QUBE};
 
 pub const SDW_TAG: &str = "sd-workstation";
 pub const FEDORA_TEMPLATE: &str = "fedora-43-xfce";
@@ -362,7 +363,7 @@ pub fn topology(
             .without("service.avahi")
             .without("service.securedrop-mime-handling")
             .done(),
-        qube("sd-devices", DispVM, Workstation, "red")
+        qube(DEVICES_QUBE, DispVM, Workstation, "red")
             .template("sd-devices-dvm")
             .tags(&["sd-export-target", "sd-trixie"])
             .pref_none("netvm")
@@ -376,7 +377,7 @@ pub fn topology(
             .without("service.avahi")
             .without("service.cups")
             .done(),
-        qube("sd-printers", DispVM, Workstation, "red")
+        qube(PRINTERS_QUBE, DispVM, Workstation, "red")
             .template("sd-devices-dvm")
             .tags(&["sd-export-target", "sd-trixie"])
             .pref_none("netvm")
@@ -450,7 +451,7 @@ pub fn topology(
             .private_gib(sizes.sd_log)
             .done(),
         // ---- the client -----------------------------------------------------
-        qube("sd-app", AppVM, Workstation, "yellow")
+        qube(CLIENT_QUBE, AppVM, Workstation, "yellow")
             .template(CLIENT_TEMPLATE)
             .tags(&["sd-client"])
             .pref_none("netvm")

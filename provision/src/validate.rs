@@ -106,7 +106,7 @@ pub fn validate(dir: &Path, admin: Option<&Admin>) -> Result<Validated, Validati
     if let Some(admin) = admin {
         let sizes = config.vmsizes();
         for (qube, bytes) in [
-            ("sd-app", sizes.sd_app_bytes()),
+            (sdw_protocol::layout::CLIENT_QUBE, sizes.sd_app_bytes()),
             ("sd-log", sizes.sd_log_bytes()),
         ] {
             match admin.volume_size(qube, "private") {
