@@ -14,6 +14,9 @@ use clap::CommandFactory;
 #[allow(dead_code)]
 #[path = "../src/cli.rs"]
 mod cli;
+#[allow(dead_code)]
+#[path = "../src/configure.rs"]
+mod configure;
 
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);

@@ -29,7 +29,7 @@ use sdw_provision::validate::{key_path, validate, ValidationError, CONFIG_DIR};
     version,
     about = "Provision SecureDrop Workstation in Qubes OS 4.3 dom0",
     after_help = "The spellings of SecureDrop Workstation's sdw-admin.py and its updater are accepted too: \
-                  `sdw-admin --apply`, `--validate`, `--uninstall` and `--check` are the commands above, \
+                  `sdw-admin --apply`, `--validate`, `--uninstall`, `--check`, `--update` and `--configure` are the commands above, \
                   with the same options."
 )]
 pub struct Cli {
@@ -47,6 +47,15 @@ enum Commands {
         /// Folder holding config.json and sd-journalist.sec.
         #[arg(default_value = CONFIG_DIR)]
         dir: PathBuf,
+        #[command(flatten)]
+        qubesd: QubesdArgs,
+    },
+    /// Guided first run: ask for each value of config.json and the submission key,
+    /// re-asking until the answer is valid, then write and validate the folder.
+    Configure {
+        /// Folder to write config.json and sd-journalist.sec to.
+        #[arg(long, default_value = CONFIG_DIR)]
+        config: PathBuf,
         #[command(flatten)]
         qubesd: QubesdArgs,
     },
@@ -216,6 +225,8 @@ enum CliError {
     Update(#[from] sdw_provision::update::UpdateError),
     #[error("the update failed: {0}")]
     UpdateFailed(String),
+    #[error("{0}")]
+    Configure(#[from] crate::configure::ConfigureError),
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -227,6 +238,7 @@ const SPELLINGS: &[(&str, &str)] = &[
     ("--uninstall", "uninstall"),
     ("--check", "check"),
     ("--update", "update"),
+    ("--configure", "configure"),
 ];
 
 /// Rewrites `sdw-admin [-v] --apply ...` to `sdw-admin [-v] apply ...`: only the
@@ -468,6 +480,12 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
                 );
             }
             println!("Validating...OK");
+            Ok(())
+        }
+        Commands::Configure { config, qubesd } => {
+            let admin = qubesd.admin();
+            let use_admin = qubesd.qrexec || qubesd.qubesd_socket.exists();
+            crate::configure::configure(&config, use_admin.then_some(&admin))?;
             Ok(())
         }
         Commands::Plan {

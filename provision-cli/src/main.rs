@@ -3,6 +3,7 @@
 //! The command line ([`cli`]) over the `sdw-provision` library.
 
 mod cli;
+mod configure;
 
 fn main() -> std::process::ExitCode {
     cli::run()

@@ -157,10 +157,7 @@ impl Dom0Config {
             .get("environment")
             .ok_or(ConfigError::MissingEnvironment)?;
         let environment = match environment.as_str() {
-            Some("prod") => Environment::Prod,
-            Some("staging") => Environment::Staging,
-            Some("dev") => Environment::Dev,
-            Some(other) => return Err(ConfigError::InvalidEnvironment(other.to_owned())),
+            Some(name) => answer::environment(name)?,
             None => return Err(ConfigError::InvalidEnvironment(environment.to_string())),
         };
 
@@ -186,6 +183,75 @@ impl Dom0Config {
             environment,
             vmsizes: VmSizes { sd_app, sd_log },
         })
+    }
+}
+
+/// The rules of [`Dom0Config::parse`] for one answer at a time (the guided first
+/// run, [`crate::configure`]), so that an answer is refused with the message the
+/// whole file would be refused with.
+pub mod answer {
+    use super::{ConfigError, Environment};
+
+    /// `submission_key_fpr` (40 hex digits, either case).
+    pub fn fingerprint(s: &str) -> Result<(), ConfigError> {
+        super::is_fingerprint(s)
+            .then_some(())
+            .ok_or(ConfigError::InvalidFingerprint)
+    }
+
+    /// `hidserv.hostname` (a v3 onion address).
+    pub fn hostname(s: &str) -> Result<(), ConfigError> {
+        super::is_onion_v3(s)
+            .then_some(())
+            .ok_or(ConfigError::InvalidHostname)
+    }
+
+    /// `hidserv.key` (the base32 x25519 client-auth private key).
+    pub fn client_auth_key(s: &str) -> Result<(), ConfigError> {
+        super::is_client_auth_key(s)
+            .then_some(())
+            .ok_or(ConfigError::InvalidKey)
+    }
+
+    /// `environment`.
+    pub fn environment(s: &str) -> Result<Environment, ConfigError> {
+        match s {
+            "prod" => Ok(Environment::Prod),
+            "staging" => Ok(Environment::Staging),
+            "dev" => Ok(Environment::Dev),
+            other => Err(ConfigError::InvalidEnvironment(other.to_owned())),
+        }
+    }
+
+    /// A private volume size in GiB, typed as a decimal integer.
+    pub fn size(qube: &'static str, s: &str) -> Result<u64, ConfigError> {
+        let n: i128 = s.parse().map_err(|_| ConfigError::SizeNotAnInteger(qube))?;
+        super::positive(n).ok_or(ConfigError::SizeTooSmall(qube))
+    }
+}
+
+impl Dom0Config {
+    /// A configuration from its parts, checked by [`Dom0Config::parse`] as a whole.
+    pub fn from_parts(
+        submission_key_fpr: &str,
+        hidserv: HiddenService,
+        environment: Environment,
+        vmsizes: VmSizes,
+    ) -> Result<Self, ConfigError> {
+        let value = serde_json::json!({
+            "submission_key_fpr": submission_key_fpr,
+            "hidserv": {"hostname": hidserv.hostname, "key": hidserv.key},
+            "environment": environment.as_str(),
+            "vmsizes": {"sd_app": vmsizes.sd_app, "sd_log": vmsizes.sd_log},
+        });
+        Self::parse(&value)
+    }
+
+    /// The `config.json` text (the layout of `config.json.example`).
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
     }
 }
 
@@ -517,5 +583,66 @@ mod tests {
             }
             prop_assert_eq!(Dom0Config::parse(&v).is_ok(), n >= 1);
         }
+    }
+
+    #[test]
+    fn each_answer_is_refused_with_the_message_of_the_whole_file() {
+        assert_eq!(
+            answer::fingerprint("65a1b5ff195b56353cc63dffcc40ef1228271441"),
+            Ok(())
+        );
+        assert_eq!(
+            answer::fingerprint("65A1B5FF195B56353CC63DFFCC40EF122827144")
+                .map_err(|e| e.to_string()),
+            Err("Invalid PGP key fingerprint specified".to_owned())
+        );
+        assert_eq!(
+            answer::hostname("sdolvtfhatvsysc6l34d65ymdwxcuj.onion").map_err(|e| e.to_string()),
+            Err("Invalid hidden service hostname specified".to_owned())
+        );
+        assert_eq!(
+            answer::client_auth_key("5U4JPYSZ34N2ZDSOUAL").map_err(|e| e.to_string()),
+            Err("Invalid hidden service key specified".to_owned())
+        );
+        assert_eq!(
+            answer::environment("production").map_err(|e| e.to_string()),
+            Err("Invalid environment: production".to_owned())
+        );
+        assert_eq!(answer::environment("dev"), Ok(Environment::Dev));
+        assert_eq!(answer::size("sd-app", "12"), Ok(12));
+        assert_eq!(
+            answer::size("sd-app", "ten").map_err(|e| e.to_string()),
+            Err("Private volume size of sd-app must be an integer value.".to_owned())
+        );
+        assert_eq!(
+            answer::size("sd-log", "0").map_err(|e| e.to_string()),
+            Err("Private volume size of sd-log must be at least 1 GiB".to_owned())
+        );
+        assert_eq!(
+            answer::size("sd-log", "10.0"),
+            Err(ConfigError::SizeNotAnInteger("sd-log"))
+        );
+    }
+
+    #[test]
+    fn a_configuration_from_parts_writes_the_example_s_json_and_parses_back() {
+        let parsed = Dom0Config::parse(&good()).ok();
+        let config = parsed.as_ref().map(|c| {
+            Dom0Config::from_parts(
+                c.submission_key_fpr(),
+                c.hidserv().clone(),
+                c.environment(),
+                c.vmsizes(),
+            )
+        });
+        let config = config.and_then(Result::ok);
+        assert_eq!(config, parsed);
+        let text = config.map(|c| c.to_json()).unwrap_or_default();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).ok(),
+            Some(good()),
+            "{text}"
+        );
+        assert_eq!(Dom0Config::parse_str(&text).ok(), parsed);
     }
 }

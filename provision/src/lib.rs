@@ -1,6 +1,6 @@
 //! dom0 provisioning for SecureDrop Workstation on Qubes OS 4.3.
 //!
-//! * [`config`] and [`validate`]: `config.json` and the submission key.
+//! * [`config`] and [`validate`]: `config.json` and the submission key; [`configure`]: writing them from a guided first run.
 //! * [`wire`] and [`admin`]: the Qubes Admin API, over qubesd's socket or qrexec.
 //! * [`topology`]: every qube SecureDrop Workstation manages, as data.
 //! * [`live`], [`plan`], [`apply`], [`check`], [`uninstall`]: converge, verify, remove.
@@ -16,6 +16,7 @@ pub mod admin;
 pub mod apply;
 pub mod check;
 pub mod config;
+pub mod configure;
 pub mod files;
 pub mod fuzzing;
 pub mod inqube;

@@ -78,24 +78,9 @@ pub fn validate(dir: &Path, admin: Option<&Admin>) -> Result<Validated, Validati
     let config = Dom0Config::parse_str(&text)?;
 
     let key_path = key_path(dir);
-    if !key_path.is_file() {
-        return Err(ValidationError::NoKey(key_path));
-    }
-    let key = std::fs::read_to_string(&key_path).map_err(|source| ValidationError::Read {
-        path: key_path.clone(),
-        source,
-    })?;
-    let first = key.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    if !first
-        .trim_start()
-        .starts_with("-----BEGIN PGP PRIVATE KEY BLOCK-----")
-    {
-        return Err(ValidationError::NotArmored);
-    }
-    let key_cross_checked = Path::new(GPG).exists();
-    if key_cross_checked {
-        let fingerprints = gpg_secret_fingerprints(&key_path)?;
-        debug!(?fingerprints, "secret key fingerprints");
+    let fingerprints = secret_key_fingerprints(&key_path)?;
+    let key_cross_checked = fingerprints.is_some();
+    if let Some(fingerprints) = fingerprints {
         let wanted = config.submission_key_fpr().to_ascii_uppercase();
         if !fingerprints.contains(&wanted) {
             return Err(ValidationError::FingerprintMismatch);
@@ -109,12 +94,7 @@ pub fn validate(dir: &Path, admin: Option<&Admin>) -> Result<Validated, Validati
             (sdw_protocol::layout::CLIENT_QUBE, sizes.sd_app_bytes()),
             ("sd-log", sizes.sd_log_bytes()),
         ] {
-            match admin.volume_size(qube, "private") {
-                Ok(size) if size > bytes => return Err(ValidationError::VolumeTooBig(qube)),
-                Ok(_) => {}
-                Err(e) if matches!(e.qubes(), Some(crate::wire::QubesError::VmNotFound(_))) => {}
-                Err(e) => return Err(e.into()),
-            }
+            check_volume(admin, qube, bytes)?;
         }
         volumes_checked = true;
     }
@@ -124,6 +104,44 @@ pub fn validate(dir: &Path, admin: Option<&Admin>) -> Result<Validated, Validati
         key_cross_checked,
         volumes_checked,
     })
+}
+
+/// The submission key file's checks, in upstream's order: it exists, is armored,
+/// imports with real `gpg` and is not passphrase-protected. Returns the
+/// fingerprints of its primary secret keys (uppercase), or `None` when gpg is
+/// not installed and only the armor was checked.
+pub fn secret_key_fingerprints(key_path: &Path) -> Result<Option<Vec<String>>, ValidationError> {
+    if !key_path.is_file() {
+        return Err(ValidationError::NoKey(key_path.to_owned()));
+    }
+    let key = std::fs::read_to_string(key_path).map_err(|source| ValidationError::Read {
+        path: key_path.to_owned(),
+        source,
+    })?;
+    let first = key.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if !first
+        .trim_start()
+        .starts_with("-----BEGIN PGP PRIVATE KEY BLOCK-----")
+    {
+        return Err(ValidationError::NotArmored);
+    }
+    if !Path::new(GPG).exists() {
+        return Ok(None);
+    }
+    let fingerprints = gpg_secret_fingerprints(key_path)?;
+    debug!(?fingerprints, "secret key fingerprints");
+    Ok(Some(fingerprints))
+}
+
+/// The live check of one private volume: refused if `qube`'s is already bigger
+/// than `bytes` (volumes are never shrunk); a missing qube passes.
+pub fn check_volume(admin: &Admin, qube: &'static str, bytes: u64) -> Result<(), ValidationError> {
+    match admin.volume_size(qube, "private") {
+        Ok(size) if size > bytes => Err(ValidationError::VolumeTooBig(qube)),
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.qubes(), Some(crate::wire::QubesError::VmNotFound(_))) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A throwaway GNUPGHOME whose agent is stopped when it is dropped.
