@@ -14,6 +14,7 @@ use thiserror::Error;
 use sdw_provision::admin::{Admin, AdminError, Qrexec, QUBESD_SOCKET};
 use sdw_provision::apply::{apply, ApplyError, Target};
 use sdw_provision::check::check;
+use sdw_provision::desktop::{self, Desktop, DesktopError};
 use sdw_provision::files::{self, FileError};
 use sdw_provision::inqube::{AptKey, AptKeyError, PackageSource};
 use sdw_provision::live::{Live, ProbeError};
@@ -122,7 +123,8 @@ enum Commands {
         /// Root of the dom0 file system for the files to remove.
         #[arg(long, default_value = "/")]
         root: PathBuf,
-        /// dom0's GUI user whose update launcher is removed too.
+        /// dom0's GUI user whose update launcher and login autostart are removed too, and whose
+        /// Xfce settings are reset (in their running desktop session).
         #[arg(long, value_name = "USER")]
         gui_user: Option<String>,
         #[command(flatten)]
@@ -168,7 +170,9 @@ struct Common {
     /// apt repository. Pass the same folder to plan and check.
     #[arg(long, value_name = "DIR")]
     packages: Option<PathBuf>,
-    /// dom0's GUI user: put the `sdw-admin update` launcher on their desktop, marked trusted.
+    /// dom0's GUI user: put the `sdw-admin update` launcher on their desktop (marked trusted)
+    /// and in their login autostart, and set SecureDrop Workstation's Xfce settings in their
+    /// running desktop session (icon size; outside dev, no suspend/hibernate/log out).
     #[arg(long, value_name = "USER")]
     gui_user: Option<String>,
     #[command(flatten)]
@@ -225,6 +229,8 @@ enum CliError {
     Update(#[from] sdw_provision::update::UpdateError),
     #[error("the update failed: {0}")]
     UpdateFailed(String),
+    #[error("{0}")]
+    Desktop(#[from] DesktopError),
     #[error("{0}")]
     Configure(#[from] crate::configure::ConfigureError),
     #[error("cannot encode JSON: {0}")]
@@ -328,17 +334,15 @@ fn context(common: &Common, runner: &mut dyn QubeRunner) -> Result<Context, CliE
     }
     let apt_key = read_apt_key(&common.config, common.apt_key.as_deref())?;
     let mut live = Live::read(&admin)?;
-    let topology = topology(&validated.config, live.layout(), &apt_key, &source);
+    let mut topology = topology(&validated.config, live.layout(), &apt_key, &source);
     live.probe_inside(&topology, runner, &admin)?;
     let env = validated.config.environment();
     let secret_key = absolute(&key_path(&common.config));
     let mut desired = files::desired(env, &secret_key, apt_key.text());
     if let Some(user) = &common.gui_user {
-        desired.push(files::Dom0File {
-            path: files::launcher_path(user),
-            mode: 0o755,
-            content: files::LAUNCHER.as_bytes().to_vec(),
-        });
+        let desktop = Desktop::new(user, env)?;
+        desired.extend(desktop.files());
+        topology.desktop = Some(desktop);
     }
     let files = desired
         .into_iter()
@@ -612,9 +616,19 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             let live = Live::read(&admin)?;
             let mut remove = files::obsolete_present(&root);
             if let Some(user) = &gui_user {
+                desktop::check_user(user)?;
                 remove.push(files::launcher_path(user));
+                remove.push(desktop::autostart_path(user));
             }
-            let plan = sdw_provision::uninstall::plan(&live, &remove);
+            let mut plan = sdw_provision::uninstall::plan(&live, &remove);
+            if let Some(user) = &gui_user {
+                // the menu was trimmed unless the installed environment is dev
+                let flag =
+                    |env: &str| files::under(&root, &format!("{}/{env}", files::FLAG_DIR)).exists();
+                let power_management = !flag("dev") || flag("prod") || flag("staging");
+                plan.steps
+                    .extend(desktop::uninstall_steps(user, power_management, &live));
+            }
             print_plan(&plan);
             if !force && !confirm()? {
                 return Err(CliError::NotConfirmed);

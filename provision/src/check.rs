@@ -74,6 +74,14 @@ pub fn check(
             )
         });
     }
+    if let Some(desktop) = &topology.desktop {
+        r.require(desktop.is_applied(live), "dom0", || {
+            format!(
+                "{}'s Xfce settings (icon size, power-management menu) are not applied",
+                desktop.user
+            )
+        });
+    }
     check_topology(&mut r, topology, live);
     check_test_suite(&mut r, topology, live);
     check_templates_current(&mut r, live, today);

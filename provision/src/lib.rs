@@ -5,7 +5,7 @@
 //! * [`topology`]: every qube SecureDrop Workstation manages, as data.
 //! * [`live`], [`plan`], [`apply`], [`check`], [`uninstall`]: converge, verify, remove.
 //! * [`update`]: dom0, then the templates, then the qubes on changed templates.
-//! * [`files`], [`policy`]: what is written in dom0; [`inqube`], [`runner`]: what runs inside qubes.
+//! * [`files`], [`policy`], [`desktop`]: what is written and set in dom0; [`inqube`], [`runner`]: what runs inside qubes.
 //!
 //! The command line is the `sdw-admin` crate (`provision-cli/`); the simulator
 //! the tests run it against is the `qubesd-sim` crate (`qubesd-sim/`).
@@ -17,6 +17,7 @@ pub mod apply;
 pub mod check;
 pub mod config;
 pub mod configure;
+pub mod desktop;
 pub mod files;
 pub mod fuzzing;
 pub mod inqube;

@@ -54,6 +54,8 @@ pub struct Live {
     pub vms: BTreeMap<String, LiveVm>,
     pub global: BTreeMap<String, PropValue>,
     pub labels: Vec<String>,
+    /// dom0's features (e.g. the record of the GUI user's desktop settings).
+    pub dom0_features: BTreeMap<String, String>,
     /// Problems the probes found inside configured qubes (see [`Live::probe_inside`]).
     pub inside: BTreeMap<String, Vec<String>>,
 }
@@ -93,6 +95,7 @@ impl Live {
             vms,
             global,
             labels: admin.labels()?,
+            dom0_features: admin.features(crate::inqube::DOM0)?,
             inside: BTreeMap::new(),
         })
     }

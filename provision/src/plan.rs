@@ -348,6 +348,9 @@ pub fn plan(topology: &Topology, live: &Live, files: &[FileState], stale_files: 
             });
         }
     }
+    if let Some(step) = topology.desktop.as_ref().and_then(|d| d.step(live)) {
+        p.push(step);
+    }
     for path in stale_files {
         p.push(Step::RemoveFile { path: path.clone() });
     }

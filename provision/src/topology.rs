@@ -125,6 +125,9 @@ pub struct Topology {
     /// Qubes whose `kernelopts` must be at its default if they exist (Whonix 17 clean-up).
     pub reset_kernelopts: Vec<String>,
     pub environment: Environment,
+    /// dom0's GUI user's desktop (`--gui-user`), set by the caller; `None`: left alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desktop: Option<crate::desktop::Desktop>,
 }
 
 /// Which system qubes are disposables; read from the live system and used everywhere
@@ -526,6 +529,7 @@ pub fn topology(
         .map(str::to_owned)
         .to_vec(),
         environment: env,
+        desktop: None,
     }
 }
 
