@@ -18,6 +18,7 @@ use sdw_provision::desktop::{self, Desktop, DesktopError};
 use sdw_provision::files::{self, FileError};
 use sdw_provision::inqube::{AptKey, AptKeyError, PackageSource};
 use sdw_provision::live::{Live, ProbeError};
+use sdw_provision::notify;
 use sdw_provision::packages::{self, PackageError};
 use sdw_provision::plan::{plan, FileState, Plan};
 use sdw_provision::runner::{QubeRunner, QvmRun, Recorder};
@@ -96,6 +97,12 @@ enum Commands {
         json: bool,
         #[command(flatten)]
         runner: RunnerArgs,
+    },
+    /// Remind the desktop user with a notification when the last successful update is more
+    /// than 5 days old (run every 2 h by the sdw-notify.timer user unit apply --gui-user installs).
+    Notify {
+        #[command(flatten)]
+        qubesd: QubesdArgs,
     },
     /// Print the target topology for this configuration (no qubesd needed).
     Topology {
@@ -233,6 +240,8 @@ enum CliError {
     Desktop(#[from] DesktopError),
     #[error("{0}")]
     Configure(#[from] crate::configure::ConfigureError),
+    #[error("cannot show the reminder with {NOTIFY_SEND}: {0}")]
+    Notify(String),
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -573,10 +582,41 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             } else {
                 print!("{}", sdw_provision::update::summary(&report));
             }
+            if !report.failed() {
+                // what `sdw-admin notify` reads (upstream's sdw-last-updated)
+                ctx.admin.set_feature(
+                    sdw_provision::inqube::DOM0,
+                    notify::LAST_UPDATE_FEATURE,
+                    &notify::format_utc(now_secs()),
+                )?;
+            }
             if report.failed() {
                 return Err(CliError::UpdateFailed(
                     "see the report above; run `sdw-admin update` again".into(),
                 ));
+            }
+            Ok(())
+        }
+        Commands::Notify { qubesd } => {
+            let admin = qubesd.admin();
+            let features = admin.features(sdw_provision::inqube::DOM0)?;
+            let last = features.get(notify::LAST_UPDATE_FEATURE);
+            // unknown uptime: treat the grace period as over
+            let uptime = std::fs::read_to_string("/proc/uptime")
+                .ok()
+                .and_then(|t| notify::parse_uptime(&t))
+                .unwrap_or(u64::MAX);
+            match notify::decide(last.map(String::as_str), now_secs(), uptime) {
+                notify::Decision::Warn { message } => {
+                    println!("{message}");
+                    show_reminder(&message)?;
+                }
+                notify::Decision::Recent { hours_ago } => {
+                    println!("SecureDrop Workstation was updated {hours_ago} hours ago: no reminder.")
+                }
+                notify::Decision::GracePeriod { uptime_minutes } => println!(
+                    "The last update is more than 5 days old, but the machine has been up for only {uptime_minutes} minutes: no reminder yet."
+                ),
             }
             Ok(())
         }
@@ -619,6 +659,11 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
                 desktop::check_user(user)?;
                 remove.push(files::launcher_path(user));
                 remove.push(desktop::autostart_path(user));
+                for unit in [notify::SERVICE_PATH, notify::TIMER_PATH] {
+                    if files::under(&root, unit).exists() {
+                        remove.push(unit.into());
+                    }
+                }
             }
             let mut plan = sdw_provision::uninstall::plan(&live, &remove);
             if let Some(user) = &gui_user {
@@ -626,8 +671,10 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
                 let flag =
                     |env: &str| files::under(&root, &format!("{}/{env}", files::FLAG_DIR)).exists();
                 let power_management = !flag("dev") || flag("prod") || flag("staging");
-                plan.steps
-                    .extend(desktop::uninstall_steps(user, power_management, &live));
+                let timer = files::under(&root, notify::TIMER_PATH).exists();
+                // first: systemctl disables the timer while its unit file is still there
+                let desktop = desktop::uninstall_steps(user, power_management, timer, &live);
+                plan.steps.splice(0..0, desktop);
             }
             print_plan(&plan);
             if !force && !confirm()? {
@@ -644,6 +691,35 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// The desktop notification program (libnotify), found on PATH.
+const NOTIFY_SEND: &str = "notify-send";
+
+/// Shows `message` as a critical desktop notification in the user's session.
+fn show_reminder(message: &str) -> Result<(), CliError> {
+    let status = std::process::Command::new(NOTIFY_SEND)
+        .args([
+            "--app-name=SecureDrop Workstation",
+            "--urgency=critical",
+            "--icon=securedrop",
+            "SecureDrop Workstation needs an update",
+            message,
+        ])
+        .status()
+        .map_err(|e| CliError::Notify(e.to_string()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(CliError::Notify(status.to_string()))
+    }
+}
+
+/// Seconds since 1970-01-01 UTC.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `[i/n] updating X` on stderr, so that `--json` stays clean on stdout.

@@ -87,6 +87,18 @@ fn apply_sets_up_the_gui_user_s_desktop_check_sees_it_and_uninstall_resets_it() 
             "-c xfce4-session -n -p /shutdown/ShowHibernate -t bool -s false",
         ]
     );
+    // the update reminder: user units for every user, enabled globally
+    let units = sim.root().join("etc/systemd/user");
+    let timer = std::fs::read_to_string(units.join("sdw-notify.timer")).unwrap();
+    assert!(timer.contains("\nOnUnitActiveSec=2h\n"), "{timer}");
+    let service = std::fs::read_to_string(units.join("sdw-notify.service")).unwrap();
+    assert!(
+        service.contains("\nExecStart=/usr/bin/sdw-admin notify\n"),
+        "{service}"
+    );
+    assert!(recorded
+        .iter()
+        .any(|c| c.qube == "dom0" && c.command == "systemctl --global enable sdw-notify.timer"));
     let digest = vm(&sim.state(), "dom0")["features"]["sdw-admin-configured"].clone();
     assert!(
         digest.as_str().is_some_and(|d| d.starts_with("sha256:")),
@@ -126,6 +138,14 @@ fn apply_sets_up_the_gui_user_s_desktop_check_sees_it_and_uninstall_resets_it() 
     let count = Recorder::read(&sim.recorded()).unwrap().len();
     let out = uninstall(&sim, "alice");
     assert!(out.ok(), "{}\n{}", out.stdout, out.stderr);
+    // the timer is disabled first, while its unit file is still there
+    let after = Recorder::read(&sim.recorded()).unwrap();
+    assert_eq!(
+        after.get(count).map(|c| c.command.as_str()),
+        Some("systemctl --global disable sdw-notify.timer")
+    );
+    assert!(!units.join("sdw-notify.timer").exists());
+    assert!(!units.join("sdw-notify.service").exists());
     assert_eq!(
         xfconf(&sim, count),
         [
@@ -174,4 +194,115 @@ fn in_dev_the_power_menu_is_left_alone_and_a_bad_user_name_is_refused() {
         assert!(!uninstall(&sim, bad).ok());
     }
     assert_eq!(sim.state(), before);
+}
+
+/// A stand-in `notify-send` on PATH that records its arguments, one per line.
+fn stand_in_notify_send(dir: &std::path::Path) -> std::path::PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("notify-send");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\n",
+            dir.join("shown").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+fn notify(sim: &Sim, path: &std::path::Path) -> common::Run {
+    std::process::Command::new(common::ADMIN)
+        .args(["notify", "--qubesd-socket", sim.socket().to_str().unwrap()])
+        .env("PATH", path)
+        .output()
+        .unwrap()
+        .into()
+}
+
+fn uptime_secs() -> u64 {
+    let text = std::fs::read_to_string("/proc/uptime").unwrap();
+    sdw_provision::notify::parse_uptime(&text).unwrap()
+}
+
+#[test]
+fn update_records_its_time_and_notify_reminds_only_when_it_is_five_days_old() {
+    let sim = Sim::start();
+    let config = config_dir("testconfig");
+    let work = tempfile::tempdir().unwrap();
+    let bin = stand_in_notify_send(work.path());
+    let shown = work.path().join("shown");
+
+    // never updated: a reminder (once the machine has been up for half an hour)
+    let run = notify(&sim, &bin);
+    if uptime_secs() > 1_800 {
+        assert!(run.ok(), "{}", run.stderr);
+        assert!(run
+            .stdout
+            .starts_with("SecureDrop Workstation has never been updated."));
+        let args = std::fs::read_to_string(&shown).unwrap();
+        assert!(args.starts_with("--app-name=SecureDrop Workstation\n--urgency=critical\n--icon=securedrop\nSecureDrop Workstation needs an update\nSecureDrop Workstation has never been updated."), "{args}");
+        std::fs::remove_file(&shown).unwrap();
+    }
+
+    // a successful update records its time on dom0 (UTC, upstream's format)
+    assert!(converge("apply", &sim, config.path(), &[]).ok());
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let recorded = sim.recorded();
+    let run = converge(
+        "update",
+        &sim,
+        config.path(),
+        &["--record-qube-commands", recorded.to_str().unwrap()],
+    );
+    assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
+    let last = vm(&sim.state(), "dom0")["features"]["sdw-last-update"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap();
+    let when = sdw_provision::notify::parse_utc(&last).unwrap();
+    assert!(when >= before && when <= before + 60, "{last}");
+    let run = notify(&sim, &bin);
+    assert!(run.ok(), "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "SecureDrop Workstation was updated 0 hours ago: no reminder.\n"
+    );
+    assert!(!shown.exists());
+
+    // six days later
+    let old = sdw_provision::notify::format_utc(before - 6 * 86_400);
+    sim.admin()
+        .set_feature("dom0", "sdw-last-update", &old)
+        .unwrap();
+    let run = notify(&sim, &bin);
+    assert!(run.ok(), "{}", run.stderr);
+    if uptime_secs() > 1_800 {
+        assert!(
+            run.stdout.starts_with(&format!(
+                "SecureDrop Workstation was last updated 6 days ago ({old} UTC)."
+            )),
+            "{}",
+            run.stdout
+        );
+        assert!(std::fs::read_to_string(&shown)
+            .unwrap()
+            .contains("6 days ago"));
+        // without notify-send the reminder fails visibly (the timer's unit shows it)
+        let run = notify(&sim, work.path());
+        assert_eq!(run.code, Some(1));
+        assert!(
+            run.stderr
+                .contains("cannot show the reminder with notify-send"),
+            "{}",
+            run.stderr
+        );
+    } else {
+        assert!(run.stdout.contains("no reminder yet"), "{}", run.stdout);
+    }
 }

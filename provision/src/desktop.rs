@@ -1,6 +1,7 @@
 //! dom0's desktop side for the GUI user (`--gui-user USER`): the update
 //! launcher, the login autostart entry and the Xfce settings SecureDrop
-//! Workstation sets.
+//! Workstation sets, and the user timer of the update reminder
+//! ([`crate::notify`]).
 //!
 //! Owns the user name check, the autostart file, and the settings as
 //! `xfconf-query` commands run in dom0 **as that user, in their D-Bus session**
@@ -20,6 +21,7 @@ use crate::config::Environment;
 use crate::files::Dom0File;
 use crate::inqube::{QubeCommand, CONFIGURED_FEATURE, DOM0};
 use crate::live::Live;
+use crate::notify;
 use crate::plan::Step;
 
 /// The name of the autostart entry and the launcher (upstream's).
@@ -106,7 +108,7 @@ impl Desktop {
         })
     }
 
-    /// The files apply writes in the user's home.
+    /// The files apply writes: in the user's home, and the reminder's user units.
     pub fn files(&self) -> Vec<Dom0File> {
         vec![
             Dom0File {
@@ -118,6 +120,16 @@ impl Desktop {
                 path: autostart_path(&self.user),
                 mode: 0o664,
                 content: AUTOSTART.as_bytes().to_vec(),
+            },
+            Dom0File {
+                path: notify::SERVICE_PATH.into(),
+                mode: 0o644,
+                content: notify::SERVICE_UNIT.as_bytes().to_vec(),
+            },
+            Dom0File {
+                path: notify::TIMER_PATH.into(),
+                mode: 0o644,
+                content: notify::TIMER_UNIT.as_bytes().to_vec(),
             },
         ]
     }
@@ -157,6 +169,7 @@ impl Desktop {
     pub fn apply_commands(&self) -> Vec<QubeCommand> {
         let mut commands = vec![
             self.chown(),
+            dom0_root(&format!("systemctl --global enable {}", notify::TIMER)),
             self.xfconf(&format!(
                 "-c xfce4-desktop -n -p /desktop-icons/icon-size -t int -s {ICON_SIZE}"
             )),
@@ -202,38 +215,68 @@ impl Desktop {
     }
 }
 
-/// What uninstall runs for `user`'s desktop: reset the icon size and, when
-/// `power_management` was trimmed, the Actions menu and session buttons; then
-/// dom0's record of it is removed. Nothing when dom0 records no settings.
-pub fn uninstall_steps(user: &str, power_management: bool, live: &Live) -> Vec<Step> {
-    let Some(was) = live.dom0_features.get(CONFIGURED_FEATURE).cloned() else {
-        return Vec::new();
-    };
+/// A command run in dom0 as root.
+fn dom0_root(command: &str) -> QubeCommand {
+    QubeCommand {
+        qube: DOM0.into(),
+        user: "root".into(),
+        command: command.into(),
+        input: None,
+        effects: Vec::new(),
+    }
+}
+
+/// What uninstall runs for `user`'s desktop, before the files go: the reminder
+/// timer disabled (when `timer_installed`); when dom0 records applied settings,
+/// the icon size reset and, when `power_management` was trimmed, the Actions
+/// menu and session buttons, then dom0's record removed.
+pub fn uninstall_steps(
+    user: &str,
+    power_management: bool,
+    timer_installed: bool,
+    live: &Live,
+) -> Vec<Step> {
+    let mut commands = Vec::new();
+    if timer_installed {
+        commands.push(dom0_root(&format!(
+            "systemctl --global disable {}",
+            notify::TIMER
+        )));
+    }
+    let was = live.dom0_features.get(CONFIGURED_FEATURE).cloned();
     let desktop = Desktop {
         user: user.to_owned(),
         power_management,
     };
-    let mut commands = vec![desktop.xfconf("-c xfce4-desktop -p /desktop-icons/icon-size -r")];
-    if power_management {
+    if was.is_some() {
+        commands.push(desktop.xfconf("-c xfce4-desktop -p /desktop-icons/icon-size -r"));
+    }
+    if was.is_some() && power_management {
         // created if missing (upstream's reset fails on a panel without the property)
         commands.push(desktop.xfconf(&panel_items(QUBES_PANEL_ITEMS, true)));
         commands.push(desktop.xfconf("-c xfce4-session -p /shutdown/ShowSuspend -r"));
         commands.push(desktop.xfconf("-c xfce4-session -p /shutdown/ShowHibernate -r"));
     }
-    vec![
-        Step::Configure {
+    let mut steps = Vec::new();
+    if !commands.is_empty() {
+        steps.push(Step::Configure {
             qube: DOM0.into(),
-            purpose: format!("{user}'s desktop: Xfce settings back to Qubes' defaults"),
+            purpose: format!(
+                "{user}'s desktop: update reminder off, Xfce settings back to Qubes' defaults"
+            ),
             digest: String::new(),
             shutdown_after: false,
             commands,
-        },
-        Step::RemoveFeature {
+        });
+    }
+    if let Some(was) = was {
+        steps.push(Step::RemoveFeature {
             qube: DOM0.into(),
             feature: CONFIGURED_FEATURE.into(),
             was: Some(was),
-        },
-    ]
+        });
+    }
+    steps
 }
 
 #[cfg(test)]
@@ -265,11 +308,15 @@ mod tests {
         let dev = Desktop::new("alice", Environment::Dev).map(|d| d.apply_commands());
         let prod = prod.unwrap_or_default();
         let dev = dev.unwrap_or_default();
-        assert_eq!(prod.len(), 5);
-        assert_eq!(dev.len(), 2);
+        assert_eq!(prod.len(), 6);
+        assert_eq!(dev.len(), 3);
         assert!(prod.iter().all(|c| c.qube == DOM0));
-        assert!(prod[1].command.ends_with("runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS=unix:path=$bus xfconf-query -c xfce4-desktop -n -p /desktop-icons/icon-size -t int -s 64"));
-        assert!(prod[2].command.ends_with("xfconf-query -c xfce4-panel -p /plugins/plugin-2/items -n -t string -s +lock-screen -t string -s +separator -t string -s +restart -t string -s +shutdown"));
+        assert_eq!(
+            prod[1].command,
+            "systemctl --global enable sdw-notify.timer"
+        );
+        assert!(prod[2].command.ends_with("runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS=unix:path=$bus xfconf-query -c xfce4-desktop -n -p /desktop-icons/icon-size -t int -s 64"));
+        assert!(prod[3].command.ends_with("xfconf-query -c xfce4-panel -p /plugins/plugin-2/items -n -t string -s +lock-screen -t string -s +separator -t string -s +restart -t string -s +shutdown"));
         let a = Desktop::new("alice", Environment::Prod).map(|d| d.digest());
         let b = Desktop::new("bob", Environment::Prod).map(|d| d.digest());
         assert_ne!(a, b);

@@ -4,7 +4,7 @@
 //! * [`wire`] and [`admin`]: the Qubes Admin API, over qubesd's socket or qrexec.
 //! * [`topology`]: every qube SecureDrop Workstation manages, as data.
 //! * [`live`], [`plan`], [`apply`], [`check`], [`uninstall`]: converge, verify, remove.
-//! * [`update`]: dom0, then the templates, then the qubes on changed templates.
+//! * [`update`]: dom0, then the templates, then the qubes on changed templates; [`notify`]: the reminder when that is overdue.
 //! * [`files`], [`policy`], [`desktop`]: what is written and set in dom0; [`inqube`], [`runner`]: what runs inside qubes.
 //!
 //! The command line is the `sdw-admin` crate (`provision-cli/`); the simulator
@@ -22,6 +22,7 @@ pub mod files;
 pub mod fuzzing;
 pub mod inqube;
 pub mod live;
+pub mod notify;
 pub mod packages;
 pub mod plan;
 pub mod policy;

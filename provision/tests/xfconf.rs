@@ -61,18 +61,18 @@ fn the_recorded_xfconf_commands_set_and_reset_the_settings_in_a_real_session() {
     );
     let home = tempfile::tempdir().unwrap();
     let desktop = Desktop::new("root", Environment::Prod).unwrap();
-    // chown is for the files apply writes in /home: not run here
+    // only the Xfce settings (chown and systemctl --global are for the files apply writes)
     let apply: Vec<String> = desktop
         .apply_commands()
         .iter()
-        .filter(|c| !c.command.starts_with("chown "))
+        .filter(|c| c.command.contains("xfconf-query"))
         .map(|c| with_private_bus(c, "root"))
         .collect();
     assert_eq!(apply.len(), 4);
     let mut live = Live::default();
     live.dom0_features
         .insert(CONFIGURED_FEATURE.into(), desktop.digest());
-    let steps = uninstall_steps("root", true, &live);
+    let steps = uninstall_steps("root", true, false, &live);
     let Some(Step::Configure { commands, .. }) = steps.first() else {
         panic!("{steps:?}")
     };
@@ -115,7 +115,11 @@ fn the_recorded_xfconf_commands_set_and_reset_the_settings_in_a_real_session() {
 #[test]
 fn without_a_desktop_session_the_command_fails_with_a_clear_message() {
     let desktop = Desktop::new("sdw-no-such-user", Environment::Dev).unwrap();
-    let command = &desktop.apply_commands()[1];
+    let commands = desktop.apply_commands();
+    let command = commands
+        .iter()
+        .find(|c| c.command.contains("xfconf-query"))
+        .unwrap();
     let out = Command::new("/bin/sh")
         .args(["-c", &command.command])
         .output()
