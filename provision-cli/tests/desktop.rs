@@ -305,4 +305,21 @@ fn update_records_its_time_and_notify_reminds_only_when_it_is_five_days_old() {
     } else {
         assert!(run.stdout.contains("no reminder yet"), "{}", run.stdout);
     }
+
+    // uninstall takes the record away
+    let root = sim.root();
+    let out = sdw_admin(&[
+        "uninstall",
+        "--force",
+        "--root",
+        root.to_str().unwrap(),
+        "--qubesd-socket",
+        sim.socket().to_str().unwrap(),
+        "--record-qube-commands",
+        recorded.to_str().unwrap(),
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    assert!(vm(&sim.state(), "dom0")["features"]
+        .get("sdw-last-update")
+        .is_none());
 }

@@ -152,6 +152,14 @@ pub fn plan(live: &Live, obsolete_files: &[String]) -> Plan {
     for path in obsolete_files {
         p.steps.push(Step::RemoveFile { path: path.clone() });
     }
+    // the time of the last update (upstream removes ~/.securedrop_updater)
+    if let Some(was) = live.dom0_features.get(crate::notify::LAST_UPDATE_FEATURE) {
+        p.steps.push(Step::RemoveFeature {
+            qube: crate::inqube::DOM0.into(),
+            feature: crate::notify::LAST_UPDATE_FEATURE.into(),
+            was: Some(was.clone()),
+        });
+    }
     p
 }
 
