@@ -95,6 +95,10 @@ enum Commands {
         /// Print the report as JSON (progress still goes to stderr).
         #[arg(long)]
         json: bool,
+        /// Do nothing when the last successful update is less than HOURS old (the login
+        /// autostart passes 8, upstream's interval).
+        #[arg(long, value_name = "HOURS")]
+        unless_updated_within: Option<u64>,
         #[command(flatten)]
         runner: RunnerArgs,
     },
@@ -565,8 +569,27 @@ fn dispatch(command: Commands) -> Result<(), CliError> {
         Commands::Update {
             common,
             json,
+            unless_updated_within,
             runner,
         } => {
+            if let Some(hours) = unless_updated_within {
+                let features = common
+                    .qubesd
+                    .admin()
+                    .features(sdw_provision::inqube::DOM0)?;
+                let when = features
+                    .get(notify::LAST_UPDATE_FEATURE)
+                    .and_then(|t| notify::parse_utc(t));
+                if let Some(ago) = when.and_then(|w| now_secs().checked_sub(w)) {
+                    if ago < hours.saturating_mul(3600) {
+                        println!(
+                            "SecureDrop Workstation was updated {} hours ago (less than {hours}): nothing to do.",
+                            ago / 3600
+                        );
+                        return Ok(());
+                    }
+                }
+            }
             let mut runner = runner.runner();
             let ctx = context(&common, runner.as_mut())?;
             let mut progress = StderrProgress;

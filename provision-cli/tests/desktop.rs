@@ -66,7 +66,7 @@ fn apply_sets_up_the_gui_user_s_desktop_check_sees_it_and_uninstall_resets_it() 
     assert!(text.starts_with("[Desktop Entry]\n"), "{text}");
     assert!(text.contains("\nName=SDWLogin\n"));
     assert!(
-        text.contains("--command=\"sudo sdw-admin update\""),
+        text.contains("--command=\"sudo sdw-admin update --unless-updated-within 8\""),
         "{text}"
     );
     assert!(text.contains("\nOnlyShowIn=XFCE;\n"));
@@ -274,6 +274,25 @@ fn update_records_its_time_and_notify_reminds_only_when_it_is_five_days_old() {
         "SecureDrop Workstation was updated 0 hours ago: no reminder.\n"
     );
     assert!(!shown.exists());
+    // the login autostart's update: nothing to do within 8 hours
+    let count = Recorder::read(&recorded).unwrap().len();
+    let run = converge(
+        "update",
+        &sim,
+        config.path(),
+        &[
+            "--unless-updated-within",
+            "8",
+            "--record-qube-commands",
+            recorded.to_str().unwrap(),
+        ],
+    );
+    assert!(run.ok(), "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "SecureDrop Workstation was updated 0 hours ago (less than 8): nothing to do.\n"
+    );
+    assert_eq!(Recorder::read(&recorded).unwrap().len(), count);
 
     // six days later
     let old = sdw_provision::notify::format_utc(before - 6 * 86_400);
@@ -305,6 +324,20 @@ fn update_records_its_time_and_notify_reminds_only_when_it_is_five_days_old() {
     } else {
         assert!(run.stdout.contains("no reminder yet"), "{}", run.stdout);
     }
+    // and the login autostart's update runs again
+    let run = converge(
+        "update",
+        &sim,
+        config.path(),
+        &[
+            "--unless-updated-within",
+            "8",
+            "--record-qube-commands",
+            recorded.to_str().unwrap(),
+        ],
+    );
+    assert!(run.ok(), "{}", run.stderr);
+    assert!(Recorder::read(&recorded).unwrap().len() > count);
 
     // uninstall takes the record away
     let root = sim.root();

@@ -69,9 +69,10 @@ pub fn autostart_path(user: &str) -> String {
 }
 
 /// The login autostart entry (upstream's `dom0-xfce-desktop-file.j2` with its
-/// name and comment): it opens a terminal that runs `sdw-admin update`, which
-/// asks sudo (passwordless for dom0's user) and shows its progress.
-pub const AUTOSTART: &str = "[Desktop Entry]\nEncoding=UTF-8\nVersion=0.9.4\nType=Application\nName=SDWLogin\nComment=Updates SecureDrop Workstation DispVMs at login\nExec=xfce4-terminal --title=\"SecureDrop Workstation update\" --hold --command=\"sudo sdw-admin update\"\nOnlyShowIn=XFCE;\nStartupNotify=false\nTerminal=false\nHidden=false\n";
+/// name and comment): it opens a terminal that runs `sdw-admin update` unless
+/// the last successful update is less than 8 hours old (upstream's `sdw-login`
+/// interval); sudo is passwordless for dom0's user; the terminal shows progress.
+pub const AUTOSTART: &str = "[Desktop Entry]\nEncoding=UTF-8\nVersion=0.9.4\nType=Application\nName=SDWLogin\nComment=Updates SecureDrop Workstation DispVMs at login\nExec=xfce4-terminal --title=\"SecureDrop Workstation update\" --hold --command=\"sudo sdw-admin update --unless-updated-within 8\"\nOnlyShowIn=XFCE;\nStartupNotify=false\nTerminal=false\nHidden=false\n";
 
 /// The Qubes OS default of the Actions menu, which upstream's
 /// `reset-power-management` writes back (xfce4-panel keeps no default for it).
