@@ -714,9 +714,9 @@ fn the_sdw_admin_py_spellings_run_the_same_commands() {
         .contains("confirm on a terminal or pass --force"));
 
     let help = sdw_admin(&["--help"]);
-    assert!(help
-        .stdout
-        .contains("`sdw-admin --apply`, `--validate`, `--uninstall` and `--check`"));
+    assert!(help.stdout.contains(
+        "`sdw-admin --apply`, `--validate`, `--uninstall`, `--check`, `--update` and `--configure`"
+    ));
 }
 
 #[test]
