@@ -5,11 +5,13 @@
 //! [`cli`] (invocation) -> [`archive`] (validate all members, read the command
 //! and the plan) -> [`disk`] -> [`device`] (which drive, in which state) ->
 //! [`writer`] (write, sync, verify, publish) -> [`status`] (the one status
-//! word). Printing goes [`cli`] -> [`archive`] -> [`print`].
+//! word). Printing goes [`cli`] -> [`archive`] -> [`print`]. [`config`] is
+//! the environment, read once by `main` and passed down.
 #![deny(unsafe_code)]
 
 pub mod archive;
 pub mod cli;
+pub mod config;
 pub mod device;
 pub mod disk;
 pub mod hardening;

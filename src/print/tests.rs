@@ -1,6 +1,13 @@
 //! Unit tests of the pure parts of the print service: pairing USB printers
-//! with CUPS devices, and the status of every error.
+//! with CUPS devices, the job template, and the status of every error.
 
+use std::time::Duration;
+
+use sdw_protocol::PrintOptions;
+
+use super::cups::{Capabilities, Device, JobTemplate};
+use super::detect::{is_loopback_ipp, pair, uri_serial, UsbPrinter};
+use super::service::job_template;
 use super::*;
 
 fn brother_usb() -> UsbPrinter {
