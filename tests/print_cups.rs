@@ -110,7 +110,18 @@ fn no_printer_two_printers_and_the_real_usb_bus() {
     // Without the simulated bus, the real udev path runs: this machine has
     // no USB printer, whatever CUPS' backend claims.
     cupsd
-        .run_on_real_usb(&archive("printer-preflight", &[]))
+        .run_on_real_usb(&archive("printer-preflight", &[]), &[])
+        .assert_status("ERROR_PRINTER_NOT_FOUND");
+    // The environment cannot fake the bus: the variable that once did
+    // (naming a bus with the Brother, in its old format) changes nothing.
+    // Only `--sim DIR` chooses simulated printers.
+    let old_bus = cupsd.root.join("test/old-usb.json");
+    std::fs::write(&old_bus, format!("[{BROTHER_USB}]")).unwrap();
+    cupsd
+        .run_on_real_usb(
+            &archive("printer-preflight", &[]),
+            &[("SDW_PRINT_SIMULATED_USB", old_bus.to_str().unwrap())],
+        )
         .assert_status("ERROR_PRINTER_NOT_FOUND");
     let second = BROTHER_USB.replace("E12345", "E99999");
     cupsd.set_usb(&[BROTHER_USB, &second]);

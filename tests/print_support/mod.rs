@@ -614,13 +614,15 @@ impl Cupsd {
             .collect()
     }
 
-    /// Runs without `--sim`: the real udev path.
-    pub fn run_on_real_usb(&self, archive: &[u8]) -> Run {
+    /// Runs without `--sim`: the real udev path, with `extra` in the
+    /// environment.
+    pub fn run_on_real_usb(&self, archive: &[u8], extra: &[(&str, &str)]) -> Run {
         let inputs = tempfile::tempdir().unwrap();
         let path = inputs.path().join("print.sd-export");
         fs::write(&path, archive).unwrap();
         let started = Instant::now();
-        let output = Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sdw-devices"));
+        command
             .arg(&path)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -628,8 +630,8 @@ impl Cupsd {
             .env("TMPDIR", self.root.join("tmp"))
             .env("SDW_LOG_DIR", self.root.join("home/logs"))
             .env("CUPS_SERVER", self.socket())
-            .output()
-            .unwrap();
+            .envs(extra.iter().copied());
+        let output = command.output().unwrap();
         Run::from_output(output, started.elapsed())
     }
 
