@@ -347,3 +347,110 @@ fn describe(usb: &UsbPrinter) -> String {
         usb.product_id
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brother_usb() -> UsbPrinter {
+        UsbPrinter {
+            path: "sim".into(),
+            vendor_id: "04f9".into(),
+            product_id: "00a0".into(),
+            manufacturer: Some("Brother".into()),
+            product: Some("HL-L2320D series".into()),
+            serial: Some("E12345".into()),
+            ipp_usb: false,
+            device_id: None,
+        }
+    }
+
+    fn device(class: &str, uri: &str, id: &str) -> Device {
+        Device {
+            class: class.into(),
+            uri: uri.into(),
+            info: String::new(),
+            make_and_model: String::new(),
+            device_id: id.into(),
+        }
+    }
+
+    const BROTHER_ID: &str = "MFG:Brother;MDL:HL-L2320D series;CMD:PJL,PCL,PCLXL,URF;";
+
+    #[test]
+    fn pairs_a_usb_printer_with_its_cups_device_by_serial() {
+        let devices = [
+            device("network", "ipp://printer.example/ipp/print", BROTHER_ID),
+            device(
+                "direct",
+                "usb://Brother/HL-L2320D%20series?serial=OTHER",
+                BROTHER_ID,
+            ),
+            device(
+                "direct",
+                "usb://Brother/HL-L2320D%20series?serial=E12345",
+                BROTHER_ID,
+            ),
+        ];
+        let found = pair(&brother_usb(), &devices).unwrap();
+        assert_eq!(found.uri, "usb://Brother/HL-L2320D%20series?serial=E12345");
+    }
+
+    #[test]
+    fn without_serials_pairs_by_make_and_model_and_never_a_network_printer() {
+        let mut usb = brother_usb();
+        usb.serial = None;
+        let devices = [
+            device("network", "ipp://192.0.2.7/ipp/print", BROTHER_ID),
+            device("direct", "usb://Brother/HL-L2320D%20series", BROTHER_ID),
+        ];
+        assert_eq!(
+            pair(&usb, &devices).unwrap().uri,
+            "usb://Brother/HL-L2320D%20series"
+        );
+        assert!(pair(&usb, &devices[..1]).is_none());
+        let other = [device(
+            "direct",
+            "usb://HP/LaserJet",
+            "MFG:HP;MDL:LaserJet 1320;",
+        )];
+        assert!(pair(&usb, &other).is_none());
+    }
+
+    #[test]
+    fn an_ipp_over_usb_printer_prefers_its_loopback_endpoint() {
+        let mut usb = brother_usb();
+        usb.ipp_usb = true;
+        let devices = [
+            device(
+                "direct",
+                "usb://Brother/HL-L2320D%20series?serial=E12345",
+                BROTHER_ID,
+            ),
+            device("network", "ipp://localhost:60000/ipp/print", BROTHER_ID),
+        ];
+        assert_eq!(
+            pair(&usb, &devices).unwrap().uri,
+            "ipp://localhost:60000/ipp/print"
+        );
+        // Not IPP over USB: a loopback IPP device is someone else's.
+        assert_eq!(
+            pair(&brother_usb(), &devices).unwrap().uri,
+            "usb://Brother/HL-L2320D%20series?serial=E12345"
+        );
+    }
+
+    #[test]
+    fn reads_uri_parts() {
+        assert_eq!(
+            uri_serial("usb://A/B?serial=X%2FY&interface=1").as_deref(),
+            Some("X/Y")
+        );
+        assert_eq!(uri_serial("usb://A/B"), None);
+        assert!(is_loopback_ipp("ipp://localhost:60000/ipp/print"));
+        assert!(is_loopback_ipp("ipps://[::1]:60000/ipp/print"));
+        assert!(is_loopback_ipp("ipp://127.0.0.1/ipp/print"));
+        assert!(!is_loopback_ipp("ipp://localhost.evil.example/ipp/print"));
+        assert!(!is_loopback_ipp("usb://localhost/x"));
+    }
+}

@@ -403,3 +403,93 @@ fn has_driver(queue: &cups::QueueState) -> bool {
         .as_deref()
         .is_some_and(|m| !m.trim().is_empty() && m != "Local Raw Printer")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brother_capabilities() -> Capabilities {
+        // What cupsd reports for the brlaser HL-L2320D queue.
+        Capabilities {
+            copies: Some((1, 9999)),
+            page_ranges: true,
+            sides: vec![
+                "one-sided".into(),
+                "two-sided-long-edge".into(),
+                "two-sided-short-edge".into(),
+            ],
+            media: vec!["iso_a4_210x297mm".into(), "na_letter_8.5x11in".into()],
+            color_modes: vec!["monochrome".into()],
+            orientations: vec![3, 4, 5, 6],
+        }
+    }
+
+    fn options(json: &str) -> PrintOptions {
+        match sdw_protocol::Metadata::parse(
+            format!(r#"{{"device":"printer","print_options":{json}}}"#).as_bytes(),
+        ) {
+            Ok(Command::Printer { options: Some(o) }) => o,
+            other => panic!("{json}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_job_template_carries_every_option_the_printer_supports() {
+        let template = job_template(
+            &options(
+                r#"{"copies":3,"page_ranges":"1-2,5","sides":"two-sided-short-edge",
+                    "media":"na_letter_8.5x11in","color":"monochrome","orientation":"reverse-portrait"}"#,
+            ),
+            &brother_capabilities(),
+        )
+        .unwrap();
+        assert_eq!(
+            template,
+            JobTemplate {
+                copies: Some(3),
+                page_ranges: vec![(1, 2), (5, 5)],
+                sides: Some("two-sided-short-edge".into()),
+                media: Some("na_letter_8.5x11in".into()),
+                print_color_mode: Some("monochrome".into()),
+                orientation_requested: Some(6),
+            }
+        );
+        assert_eq!(
+            job_template(&PrintOptions::default(), &Capabilities::default()).unwrap(),
+            JobTemplate::default()
+        );
+    }
+
+    #[test]
+    fn an_option_the_printer_does_not_list_is_refused_as_a_print_error() {
+        let mono_simplex = Capabilities {
+            copies: Some((1, 1)),
+            page_ranges: false,
+            sides: vec!["one-sided".into()],
+            color_modes: vec!["color".into()],
+            orientations: vec![3],
+            ..brother_capabilities()
+        };
+        for (json, option) in [
+            (r#"{"copies":2}"#, "copies"),
+            (r#"{"page_ranges":"1"}"#, "page_ranges"),
+            (r#"{"sides":"two-sided-long-edge"}"#, "sides"),
+            (r#"{"media":"iso_a3_297x420mm"}"#, "media"),
+            (r#"{"color":"monochrome"}"#, "color"),
+            (r#"{"orientation":"landscape"}"#, "orientation"),
+        ] {
+            match job_template(&options(json), &mono_simplex) {
+                Err(e @ PrintError::OptionUnsupported { option: o, .. }) if o == option => {
+                    assert_eq!(crate::status::Error::from(e).status(), Status::ErrorPrint)
+                }
+                other => panic!("{json}: {other:?}"),
+            }
+        }
+        // auto leaves colour to the printer; one copy needs no copies-supported.
+        let none = Capabilities::default();
+        let template = job_template(&options(r#"{"color":"auto","copies":1}"#), &none).unwrap();
+        assert_eq!(template.print_color_mode.as_deref(), Some("auto"));
+        assert_eq!(template.copies, Some(1));
+        assert!(job_template(&options(r#"{"copies":2}"#), &none).is_err());
+    }
+}
