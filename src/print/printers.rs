@@ -74,6 +74,7 @@ pub struct RealPrinters {
 }
 
 impl RealPrinters {
+    /// The USB bus as udev sees it, and the CUPS server `cups`.
     pub fn new(cups: Cups) -> RealPrinters {
         RealPrinters { cups }
     }

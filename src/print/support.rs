@@ -255,6 +255,8 @@ impl SupportTable {
         SupportTable::parse(TABLE)
     }
 
+    /// Reads a table in the format of `printers/supported.json`; unknown
+    /// keys are refused, so a misspelt one cannot silently drop an entry.
     pub fn parse(json: &str) -> Result<SupportTable, TableError> {
         let file: TableFile = serde_json::from_str(json).map_err(|e| TableError(e.to_string()))?;
         Ok(SupportTable {
