@@ -14,8 +14,11 @@
 //! The `ipp` crate's request builders (`IppOperationBuilder`) are not used:
 //! of CUPS' own operations they build only `CUPS-Get-Printers` and
 //! `CUPS-Delete-Printer`, not `CUPS-Get-Devices`, `CUPS-Get-PPDs` or
-//! `CUPS-Add-Modify-Printer`; every request here is an
-//! `IppRequestResponse` with its attributes added one by one.
+//! `CUPS-Add-Modify-Printer`, and their `Print-Job` carries the document
+//! inside the request value, where [`super::http::post`] streams the file
+//! after the encoded request. So every request here is the crate's
+//! `IppRequestResponse` with its attributes added one by one, and every
+//! answer is parsed by the crate's `IppParser`.
 
 use std::fs::File;
 use std::io::{self, Cursor};
