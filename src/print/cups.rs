@@ -183,6 +183,7 @@ impl Cups {
         }
     }
 
+    /// Where cupsd listens.
     pub fn server(&self) -> &Server {
         &self.server
     }
