@@ -309,11 +309,27 @@ pub fn lab_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("lab"))
 }
 
-/// The cache directory (`hardware-tests/lab/cache`), overridable with `SDW_LAB_CACHE`.
+/// The cache directory: `SDW_LAB_CACHE`, else `$XDG_CACHE_HOME/sdw-devices/lab` (else
+/// `$HOME/.cache/sdw-devices/lab`), else `hardware-tests/lab/cache`. It lives outside the
+/// checkout so that a fresh clone on the same machine (CI) reuses the kernel, the Debian root
+/// and the stick images; every entry is keyed by the content it was built from, so a stale
+/// entry is never used.
 pub fn cache_dir() -> PathBuf {
-    std::env::var_os("SDW_LAB_CACHE")
+    if let Some(dir) = std::env::var_os("SDW_LAB_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let user_cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| lab_dir().join("cache"))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|d| !d.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        });
+    match user_cache {
+        Some(dir) => dir.join("sdw-devices").join("lab"),
+        None => lab_dir().join("cache"),
+    }
 }
 
 fn default_devices_binary() -> PathBuf {
