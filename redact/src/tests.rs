@@ -373,7 +373,7 @@ fn strict_refuses_what_it_cannot_redact() {
         .err()
         .unwrap();
     assert!(
-        matches!(err, WriteError::Redaction(RedactError { ref path, .. }) if path == "a.gif"),
+        matches!(err, RedactFileError::Refused(RedactError { ref path, .. }) if path == "a.gif"),
         "{err:?}"
     );
 }
