@@ -331,8 +331,8 @@ impl Redactor {
 }
 
 impl FileReport {
-    /// This file's entry in the report.
-    fn entry(&self) -> String {
+    /// This file's entry in the report, as `REDACTION.txt` has it.
+    pub fn entry(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "export_data/{}", self.path);
         let kind = self.kind.name();
