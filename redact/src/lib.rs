@@ -392,9 +392,11 @@ fn read_all(data: &mut dyn Read, into: &mut Vec<u8>) -> Result<(), RedactFileErr
         .map_err(RedactFileError::Read)
 }
 
-/// Entry points for fuzzing: every parser of untrusted bytes redaction adds
-/// (img-parts, kamadak-exif, lopdf, zip, quick-xml, and our own walks over
-/// them). None may panic, whatever the bytes.
+/// Entry points for fuzzing (`fuzz/fuzz_targets/redact_*.rs`): every parser
+/// of untrusted bytes redaction adds (img-parts, kamadak-exif, lopdf, zip,
+/// quick-xml, and our own walks over them), including the pictures inside
+/// PDFs and office documents, reached through [`fuzzing::pdf`] and
+/// [`fuzzing::office`]. None may panic, whatever the bytes.
 pub mod fuzzing {
     use sdw_protocol::printable::OfficeKind;
 
