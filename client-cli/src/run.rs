@@ -31,7 +31,15 @@ pub fn run(cli: Cli) -> u8 {
     let operation = cli.command.name();
     let redaction = match (&cli.command, cli.command.redaction()) {
         (Operation::Disk { files, .. } | Operation::Print { files, .. }, Some(mode)) => {
-            match list_redaction(operation, files, cli.source_name.as_deref(), mode, chatty) {
+            let listed = list_redaction(
+                operation,
+                files,
+                cli.source_name.as_deref(),
+                mode,
+                &client.cancel_token(),
+                chatty,
+            );
+            match listed {
                 Ok(listing) => listing,
                 Err(report) => {
                     let report = Report {
@@ -119,14 +127,16 @@ fn list_redaction(
     files: &[PathBuf],
     source_name: Option<&str>,
     mode: Redaction,
+    cancel: &sdw_client::CancelToken,
     chatty: bool,
 ) -> Result<Option<Listing>, Box<Report>> {
     if sdw_client::archive::precheck(files).is_err() {
         return Ok(None);
     }
     say(chatty, "Listing what redaction removes...");
-    match redaction::list(files, source_name, mode) {
+    match redaction::list(files, source_name, mode, cancel) {
         Ok(listing) => Ok(Some(listing)),
+        Err(ListingError::Cancelled) => Err(Box::new(Report::cancelled(operation))),
         Err(refused @ ListingError::Refused { .. }) => Err(Box::new(Report {
             stop: Stop::RedactionRefused(refused.to_string()),
             ..Report::new(operation, Status::ErrorExport)

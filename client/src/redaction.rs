@@ -22,6 +22,7 @@ use sdw_protocol::{layout, Redaction};
 use sdw_redact::{FileReport, Outcome, RedactFileError, Redactor};
 
 use crate::archive::{classify, open_no_follow};
+use crate::cancel::CancelToken;
 use crate::names::{sanitize, UniqueNames};
 
 /// The list keeps every file's details up to this many bytes of text, then
@@ -70,6 +71,9 @@ pub enum ListingError {
         kind: &'static str,
         reason: String,
     },
+    /// The cancel token was raised (Ctrl-C) between two files.
+    #[error("cancelled while listing the redaction")]
+    Cancelled,
     #[error("could not read {file:?} to list its redaction: {source}")]
     Read {
         file: PathBuf,
@@ -81,10 +85,12 @@ pub enum ListingError {
 /// Lists what redaction in `mode` will do to `files`, named as the archive
 /// names them (`export_data/SOURCE-NAME/...` when `source_name` is given).
 /// Files the archive would skip (missing, not regular) are skipped here too.
+/// `cancel` is looked at before each file.
 pub fn list(
     files: &[PathBuf],
     source_name: Option<&str>,
     mode: Redaction,
+    cancel: &CancelToken,
 ) -> Result<Listing, ListingError> {
     let folder = match source_name.filter(|name| !name.is_empty()) {
         Some(source) => format!("{}/", sanitize(source.as_ref())),
@@ -101,6 +107,9 @@ pub fn list(
     };
     let mut listed_bytes = 0usize;
     for (path, _) in candidates {
+        if cancel.is_cancelled() {
+            return Err(ListingError::Cancelled);
+        }
         let Some((file, size)) = open_no_follow(path, &mut skipped) else {
             continue;
         };
@@ -149,4 +158,100 @@ pub fn list(
 /// `export_data/NAME`, as `REDACTION.txt` names a file.
 pub fn on_the_drive(name: &str) -> String {
     format!("{}/{name}", layout::EXPORT_DATA_DIR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::{build, ArchiveRequest, NoProgress};
+    use sdw_protocol::Command;
+    use sdw_redact::corpus;
+
+    fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn lists_each_file_under_the_name_the_archive_gives_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        let files = vec![
+            write(dir.path(), "photo.jpg", &corpus::jpeg()),
+            dir.path().join("missing.pdf"),
+            write(&other, "photo.jpg", b"plain notes\n"),
+            write(dir.path(), "anim.gif", b"GIF89a\x01\0\x01\0"),
+        ];
+        let listing = list(
+            &files,
+            Some("Jane Doe"),
+            Redaction::BestEffort,
+            &CancelToken::new(),
+        )
+        .unwrap();
+        let names: Vec<&str> = listing
+            .files
+            .iter()
+            .map(|f| f.report.path.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Jane Doe/photo.jpg",
+                "Jane Doe/photo (2).jpg",
+                "Jane Doe/anim.gif"
+            ]
+        );
+        // The same names as the archive's members.
+        let archive = build(
+            &ArchiveRequest {
+                command: &Command::Disk { passphrase: None },
+                files: &files,
+                source_name: Some("Jane Doe"),
+                temp_root: Some(dir.path()),
+                redact: Some(Redaction::BestEffort),
+            },
+            &mut NoProgress,
+            &CancelToken::new(),
+        )
+        .unwrap();
+        let members: Vec<String> = archive
+            .included()
+            .iter()
+            .map(|f| f.archive_name.clone())
+            .collect();
+        let expected: Vec<String> = names.iter().map(|n| format!("export_data/{n}")).collect();
+        assert_eq!(members, expected);
+        assert_eq!(listing.files[0].file, files[0]);
+        assert!(matches!(
+            &listing.files[0].report.outcome,
+            Outcome::Redacted { removed, .. } if removed.iter().any(|r| r.contains("GPSLatitude"))
+        ));
+        assert_eq!(listing.files[1].report.outcome, Outcome::NoMetadataFormat);
+        assert_eq!(listing.not_redacted().count(), 1);
+        assert_eq!(listing.omitted, 0);
+    }
+
+    #[test]
+    fn strict_stops_at_a_file_that_would_not_be_redacted_and_cancel_stops_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![
+            write(dir.path(), "memo.pdf", &corpus::pdf()),
+            write(dir.path(), "anim.gif", b"GIF89a\x01\0\x01\0"),
+        ];
+        let err = list(&files, None, Redaction::Strict, &CancelToken::new()).unwrap_err();
+        assert!(
+            matches!(&err, ListingError::Refused { file, kind: "GIF", .. } if *file == files[1]),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("nothing is sent"));
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        assert!(matches!(
+            list(&files, None, Redaction::BestEffort, &cancel),
+            Err(ListingError::Cancelled)
+        ));
+    }
 }
