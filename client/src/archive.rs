@@ -177,7 +177,7 @@ pub fn precheck(files: &[PathBuf]) -> Result<Vec<SkippedFile>, ArchiveError> {
 
 /// Splits inputs into regular files (with their sizes) and skipped ones,
 /// without following symbolic links.
-fn classify(files: &[PathBuf]) -> (Vec<(&PathBuf, u64)>, Vec<SkippedFile>) {
+pub(crate) fn classify(files: &[PathBuf]) -> (Vec<(&PathBuf, u64)>, Vec<SkippedFile>) {
     let mut skipped = Vec::new();
     let mut candidates = Vec::new();
     for path in files {
