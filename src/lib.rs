@@ -18,7 +18,6 @@ pub mod names;
 pub mod print;
 pub mod redact;
 pub mod status;
-pub mod testkit;
 pub mod text;
 pub mod volume;
 pub mod writer;

@@ -632,7 +632,7 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
-    use crate::testkit::ArchiveBuilder;
+    use sdw_testkit::ArchiveBuilder;
 
     static RUNNING: AtomicBool = AtomicBool::new(false);
 

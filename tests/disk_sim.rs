@@ -14,7 +14,7 @@ use std::process::Command;
 
 use scenarios::{sha256, Drive, Outcome, Rig};
 use sdw_devices::device::sim::SimDevices;
-use sdw_devices::testkit::ArchiveBuilder;
+use sdw_testkit::ArchiveBuilder;
 use serde_json::json;
 
 struct SimRig {
