@@ -221,7 +221,9 @@ fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 
 /// Writes the planned members of `archive` into a new export folder under
 /// `target`, a folder this process may write, named for `timestamp`
-/// (`YYYYMMDD-HHMMSS`).
+/// (`YYYYMMDD-HHMMSS`). The tests' way in; `sdw-devices export --to` goes
+/// through [`crate::disk`].
+#[cfg(test)]
 pub fn write_export(
     archive: &Archive,
     plan: &ExportPlan,
