@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sdw_devices::redact::corpus::{self, SECRET};
-use sdw_devices::testkit::ArchiveBuilder;
+use sdw_testkit::ArchiveBuilder;
 use support::Sandbox;
 
 fn have(tool: &str) -> bool {

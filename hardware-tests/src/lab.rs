@@ -407,7 +407,8 @@ pub fn build_rootfs(deb: &Path) -> Result<PathBuf, LabError> {
     }
 }
 
-/// Reads `encryption_key` from an archive's `metadata.json` (host side, for the verifier only).
+/// The passphrase of a `disk` archive's `metadata.json`, read by [`sdw_protocol::Metadata::parse`]
+/// (host side, for the verifier only); `None` for any other command or metadata it refuses.
 pub fn archive_passphrase(archive: &Path) -> Result<Option<String>, LabError> {
     let file = std::fs::File::open(archive).map_err(io_err(archive))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
@@ -418,23 +419,23 @@ pub fn archive_passphrase(archive: &Path) -> Result<Option<String>, LabError> {
         let Ok(mut entry) = entry else { break };
         let is_meta = entry
             .path()
-            .map(|p| p.strip_prefix(".").unwrap_or(&p) == Path::new("metadata.json"))
+            .map(|p| {
+                p.strip_prefix(".").unwrap_or(&p) == Path::new(sdw_protocol::layout::METADATA_FILE)
+            })
             .unwrap_or(false);
         if !is_meta {
             continue;
         }
-        let mut text = String::new();
-        if entry.read_to_string(&mut text).is_err() {
+        let mut bytes = Vec::new();
+        if entry.read_to_end(&mut bytes).is_err() {
             return Ok(None);
         }
-        let meta: serde_json::Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            Err(_) => return Ok(None),
-        };
-        return Ok(meta
-            .get("encryption_key")
-            .and_then(|v| v.as_str())
-            .map(str::to_string));
+        return Ok(match sdw_protocol::Metadata::parse(&bytes) {
+            Ok(sdw_protocol::Command::Disk {
+                passphrase: Some(passphrase),
+            }) => Some(passphrase.expose_str().to_owned()),
+            _ => None,
+        });
     }
     Ok(None)
 }
