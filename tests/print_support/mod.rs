@@ -740,8 +740,7 @@ pub fn archive(device: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// A print archive with this `metadata.json`, with files under `export_data/`.
 pub fn archive_with_metadata(metadata: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder =
-        sdw_devices::testkit::ArchiveBuilder::with_metadata(metadata).dir("export_data");
+    let mut builder = sdw_testkit::ArchiveBuilder::with_metadata(metadata).dir("export_data");
     for (name, data) in files {
         builder = builder.file(&format!("export_data/{name}"), data);
     }
