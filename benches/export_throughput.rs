@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sdw_testkit::ExportWriter;
+
 const ROUNDS: usize = 3;
 
 fn main() {
@@ -177,14 +179,10 @@ fn generate(path: &Path, target_bytes: u64) -> (usize, u64) {
         std::io::BufWriter::new(file),
         flate2::Compression::default(),
     );
-    let mut tar = tar::Builder::new(gz);
-    let mut header = tar::Header::new_gnu();
-    let metadata = br#"{"device":"disk","encryption_key":"bench"}"#;
-    header.set_size(metadata.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "metadata.json", &metadata[..])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let command = sdw_protocol::Command::Disk {
+        passphrase: Some(sdw_protocol::Passphrase::new("bench".into())),
+    };
+    let mut archive = ExportWriter::for_command(gz, &command).unwrap_or_else(|e| panic!("{e}"));
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
     let mut next = move || {
         rng ^= rng << 13;
@@ -214,21 +212,16 @@ fn generate(path: &Path, target_bytes: u64) -> (usize, u64) {
             }
         }
         data.truncate(size as usize);
-        let mut header = tar::Header::new_gnu();
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_cksum();
         let name = format!(
-            "export_data/source-{}/file-{files:05}.{}",
+            "source-{}/file-{files:05}.{}",
             files % 7,
             if compressible { "txt" } else { "bin" }
         );
-        tar.append_data(&mut header, name, data.as_slice())
-            .unwrap_or_else(|e| panic!("{e}"));
+        archive.file(&name, &data).unwrap_or_else(|e| panic!("{e}"));
         files += 1;
         bytes += size;
     }
-    let gz = tar.into_inner().unwrap_or_else(|e| panic!("{e}"));
+    let gz = archive.finish().unwrap_or_else(|e| panic!("{e}"));
     let mut out = gz.finish().unwrap_or_else(|e| panic!("{e}"));
     out.flush().unwrap_or_else(|e| panic!("{e}"));
     (files, bytes)

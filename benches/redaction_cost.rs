@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sdw_devices::redact::corpus;
-use sdw_devices::testkit::ArchiveBuilder;
+use sdw_testkit::ArchiveBuilder;
 
 const ROUNDS: usize = 3;
 
@@ -55,7 +55,7 @@ fn main() {
         let archive = |metadata: &str| {
             let mut builder = ArchiveBuilder::with_metadata(metadata);
             for i in 0..count {
-                builder = builder.file(&format!("export_data/f{i}.{ext}"), &sample);
+                builder = builder.export_file(&format!("f{i}.{ext}"), &sample);
             }
             builder.gzip()
         };

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sdw_devices::testkit::{sample_export_archive, ArchiveBuilder};
+use sdw_testkit::{sample_export_archive, ArchiveBuilder};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let binary = std::env::current_exe()?
@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let probe = work.join("preflight.sd-export");
     fs::write(
         &probe,
-        ArchiveBuilder::with_metadata(r#"{"device":"usb-test"}"#).gzip(),
+        ArchiveBuilder::for_command(&sdw_protocol::Command::UsbTest).gzip(),
     )?;
     let status = run(Command::new(&binary).arg(&probe))?;
     println!(

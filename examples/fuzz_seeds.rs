@@ -5,7 +5,8 @@ use std::fs;
 use std::path::PathBuf;
 
 use sdw_devices::redact::corpus;
-use sdw_devices::testkit::{sample_export_archive, ArchiveBuilder};
+use sdw_protocol::{Command, Passphrase};
+use sdw_testkit::{sample_export_archive, ArchiveBuilder};
 
 fn main() -> std::io::Result<()> {
     let root = std::env::args_os()
@@ -18,24 +19,25 @@ fn main() -> std::io::Result<()> {
         fs::write(dir.join(name), bytes)
     };
     write("archive", "sample-gz", &sample_export_archive())?;
-    let builder = || ArchiveBuilder::with_metadata(r#"{"device":"disk","encryption_key":"k"}"#);
+    let builder = || {
+        ArchiveBuilder::for_command(&Command::Disk {
+            passphrase: Some(Passphrase::new("k".into())),
+        })
+    };
     write(
         "archive",
         "flat-tar",
-        &builder().file("export_data/a.txt", b"abc").tar(),
+        &builder().export_file("a.txt", b"abc").tar(),
     )?;
     write(
         "archive",
         "nested-bz2",
-        &builder()
-            .dir("export_data/s")
-            .file("export_data/s/b", b"x")
-            .bzip2(),
+        &builder().export_dir("s").export_file("s/b", b"x").bzip2(),
     )?;
     write(
         "archive",
         "parent-tar",
-        &builder().file("export_data/../x", b"x").tar(),
+        &builder().export_file("../x", b"x").tar(),
     )?;
     write(
         "archive",
@@ -45,9 +47,7 @@ fn main() -> std::io::Result<()> {
     write(
         "archive",
         "long-name-tar",
-        &builder()
-            .file(&format!("export_data/{}", "n".repeat(150)), b"x")
-            .tar(),
+        &builder().export_file(&"n".repeat(150), b"x").tar(),
     )?;
     for (i, name) in [
         "export_data/a",

@@ -7,7 +7,10 @@
 //!   the archive on stdin, the status word on stdout.
 //! - `sdw-devices --version`, `sdw-devices --help`: print, exit 0, no status.
 //! - `sdw-devices --sim DIR ...`: any of the above against simulated drives
-//!   (`device::sim`), for tests; the only way the simulator is chosen.
+//!   (`device::sim`) and simulated USB printers (`print::printers`, with the
+//!   configured CUPS server), for tests; the only way the simulator is chosen.
+//!
+//! The configuration ([`Config`]) is read by `main` once and passed down.
 //!
 //! Arguments are parsed by hand rather than with clap: a usage error must still
 //! end in exactly one status word, and clap would print help text. An archive
@@ -31,10 +34,13 @@ use nix::sys::stat::Mode;
 use sdw_protocol::{Command, Status};
 
 use crate::archive::{Archive, ArchiveError, Inspected};
+use crate::config::Config;
 use crate::device::real::RealDevices;
 use crate::device::sim::SimDevices;
 use crate::device::Devices;
 use crate::disk::DiskError;
+use crate::print::cups::Cups;
+use crate::print::{Printers, RealPrinters, SimPrinters};
 use crate::status::{self, Error};
 use crate::{disk, log, print, writer};
 
@@ -49,7 +55,8 @@ pub enum Invocation {
     QrexecService,
     Version,
     Help,
-    /// `--sim DIR` before any other form: the drives are simulated in `DIR`.
+    /// `--sim DIR` before any other form: the drives and USB printers are
+    /// simulated in `DIR`.
     Simulated {
         dir: PathBuf,
         inner: Box<Invocation>,
@@ -69,6 +76,14 @@ impl Engine<'_> {
             Engine::Real => Box::new(RealDevices::new()),
             Engine::Simulated(dir) => Box::new(SimDevices::open(dir).map_err(DiskError::Scan)?),
         })
+    }
+
+    fn printers(self, config: &Config) -> Box<dyn Printers> {
+        let cups = Cups::new(config.print.cups_server.clone());
+        match self {
+            Engine::Real => Box::new(RealPrinters::new(cups)),
+            Engine::Simulated(dir) => Box::new(SimPrinters::new(dir, cups)),
+        }
     }
 }
 
@@ -137,28 +152,37 @@ impl Invocation {
 /// Runs one invocation to its status word (`None`: say nothing).
 pub fn run(
     invocation: &Invocation,
+    config: &Config,
     interrupted: &Arc<AtomicBool>,
 ) -> Result<Option<Status>, Error> {
-    log::init()?;
+    log::init(config.log_dir.as_deref())?;
     tracing::info!(?invocation, version = env!("CARGO_PKG_VERSION"), "start");
-    run_on(invocation, Engine::Real, interrupted)
+    run_on(invocation, Engine::Real, config, interrupted)
 }
 
 fn run_on(
     invocation: &Invocation,
     engine: Engine<'_>,
+    config: &Config,
     interrupted: &Arc<AtomicBool>,
 ) -> Result<Option<Status>, Error> {
     match invocation {
-        Invocation::HandleArchive(path) => handle_archive(path, engine, interrupted),
+        Invocation::HandleArchive(path) => handle_archive(path, engine, config, interrupted),
         Invocation::ExportTo { archive, target } => export_to(archive, target, interrupted),
         Invocation::QrexecService => {
-            let received = receive_stdin(interrupted)?;
+            let received = receive_stdin(&config.temp_dir, interrupted)?;
             let archive = Archive::from_file(received, "stdin".into())?;
-            handle(archive.interrupted_by(interrupted), engine, interrupted)
+            handle(
+                archive.interrupted_by(interrupted),
+                engine,
+                config,
+                interrupted,
+            )
         }
         Invocation::Version | Invocation::Help => Ok(None),
-        Invocation::Simulated { dir, inner } => run_on(inner, Engine::Simulated(dir), interrupted),
+        Invocation::Simulated { dir, inner } => {
+            run_on(inner, Engine::Simulated(dir), config, interrupted)
+        }
     }
 }
 
@@ -166,11 +190,13 @@ fn run_on(
 fn handle_archive(
     path: &Path,
     engine: Engine<'_>,
+    config: &Config,
     interrupted: &Arc<AtomicBool>,
 ) -> Result<Option<Status>, Error> {
     handle(
         Archive::open(path)?.interrupted_by(interrupted),
         engine,
+        config,
         interrupted,
     )
 }
@@ -178,6 +204,7 @@ fn handle_archive(
 fn handle(
     archive: Archive,
     engine: Engine<'_>,
+    config: &Config,
     interrupted: &AtomicBool,
 ) -> Result<Option<Status>, Error> {
     let Inspected {
@@ -202,9 +229,15 @@ fn handle(
             )?;
             Status::SuccessExport
         }
-        Command::PrinterPreflight | Command::PrinterTest | Command::Printer { .. } => {
-            print::run(&command, &archive, &plan, redact, interrupted)?
-        }
+        Command::PrinterPreflight | Command::PrinterTest | Command::Printer { .. } => print::run(
+            engine.printers(config).as_ref(),
+            config,
+            &command,
+            &archive,
+            &plan,
+            redact,
+            interrupted,
+        )?,
     };
     Ok(Some(status))
 }
@@ -255,9 +288,9 @@ fn export_to(
 /// Saves the archive arriving on stdin to an unnamed file, so that it (and
 /// the passphrase in it) never outlives the process, however it ends.
 /// Reading stops at an interrupt even while stdin is silent.
-fn receive_stdin(interrupted: &AtomicBool) -> Result<File, Error> {
+fn receive_stdin(temp_dir: &Path, interrupted: &AtomicBool) -> Result<File, Error> {
     let io_error = |e: io::Error| Error::Archive(ArchiveError::Io(e.to_string()));
-    let mut file = unnamed_file().map_err(io_error)?;
+    let mut file = unnamed_file(temp_dir).map_err(io_error)?;
     let stdin = io::stdin();
     let mut buffer = vec![0u8; 256 * 1024];
     let mut received = 0u64;
@@ -285,13 +318,12 @@ fn receive_stdin(interrupted: &AtomicBool) -> Result<File, Error> {
     Ok(file)
 }
 
-/// A file with no name: `O_TMPFILE` in `TMPDIR` (on disk where `TMPDIR` is,
-/// so a large archive does not take memory), or, where the file system
-/// cannot do that, a memfd (in memory). Either is gone with the process.
-fn unnamed_file() -> io::Result<File> {
-    let dir = std::env::temp_dir();
+/// A file with no name: `O_TMPFILE` in `dir` (`TMPDIR`: on disk, so a large
+/// archive does not take memory), or, where the file system cannot do that,
+/// a memfd (in memory). Either is gone with the process.
+fn unnamed_file(dir: &Path) -> io::Result<File> {
     let flags = OFlag::O_TMPFILE | OFlag::O_RDWR | OFlag::O_EXCL | OFlag::O_CLOEXEC;
-    match nix::fcntl::open(&dir, flags, Mode::S_IRUSR | Mode::S_IWUSR) {
+    match nix::fcntl::open(dir, flags, Mode::S_IRUSR | Mode::S_IWUSR) {
         Ok(fd) => {
             tracing::info!(
                 ?dir,

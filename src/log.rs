@@ -1,11 +1,11 @@
 //! Where the device side's words go, other than the one status line: a daily
-//! rotated file under the user's home (`~/.securedrop_export/logs/`, or
-//! `SDW_LOG_DIR`) and syslog when `/dev/log` exists. Never stderr or stdout,
+//! rotated file in the configured folder (`~/.securedrop_export/logs/`, or
+//! `SDW_LOG_DIR`: [`crate::config::Config::log_dir`]) and syslog when `/dev/log` exists. Never stderr or stdout,
 //! which belong to the protocol. Also turns panics into log records.
 
 use std::io;
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -22,22 +22,15 @@ pub enum LogError {
     Open { dir: PathBuf, reason: String },
 }
 
-/// The log folder: `SDW_LOG_DIR`, else `$HOME/.securedrop_export/logs`.
-pub fn log_dir() -> Result<PathBuf, LogError> {
-    if let Some(dir) = std::env::var_os("SDW_LOG_DIR") {
-        return Ok(PathBuf::from(dir));
-    }
-    let home = std::env::var_os("HOME").ok_or(LogError::NoLogDir)?;
-    Ok(PathBuf::from(home).join(".securedrop_export").join("logs"))
-}
-
-/// Installs the file and syslog loggers and a panic hook that logs instead of
-/// printing. Fails (-> `ERROR_LOGGING`) only if the log file cannot be opened.
-pub fn init() -> Result<(), LogError> {
+/// Installs the file logger (in `dir`, the configured log folder) and the
+/// syslog logger, and a panic hook that logs instead of printing. Fails
+/// (-> `ERROR_LOGGING`) only if there is no log folder or the log file cannot
+/// be opened.
+pub fn init(dir: Option<&Path>) -> Result<(), LogError> {
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "panic");
     }));
-    let dir = log_dir()?;
+    let dir = dir.ok_or(LogError::NoLogDir)?.to_owned();
     std::fs::create_dir_all(&dir).map_err(|e| LogError::Open {
         dir: dir.clone(),
         reason: e.to_string(),

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use sdw_devices::cli::{self, Channel, Invocation};
+use sdw_devices::config::Config;
 use sdw_devices::hardening;
 use sdw_protocol::Status;
 
@@ -14,6 +15,8 @@ fn main() {
     // First of all: a crash from here on must not write memory to disk.
     let core_dumps = hardening::forbid_core_dumps();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // The one read of the environment; everything below is handed this.
+    let config = Config::from_env();
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [
         signal_hook::consts::SIGTERM,
@@ -33,7 +36,7 @@ fn main() {
         .map_or(Channel::Stderr, Invocation::channel);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         invocation
-            .and_then(|invocation| cli::run(&invocation, &interrupted))
+            .and_then(|invocation| cli::run(&invocation, &config, &interrupted))
             .unwrap_or_else(|error| {
                 tracing::error!(%error, "failed");
                 Some(error.status())

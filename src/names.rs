@@ -222,7 +222,9 @@ impl NamePlan {
         }
     }
 
-    /// Plans every member, in archive order.
+    /// Plans every member, in archive order (the tests' way in; the writer
+    /// adds members one by one).
+    #[cfg(test)]
     pub fn of<'a>(
         filesystem: Option<Filesystem>,
         root_bytes: usize,

@@ -221,7 +221,9 @@ fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 
 /// Writes the planned members of `archive` into a new export folder under
 /// `target`, a folder this process may write, named for `timestamp`
-/// (`YYYYMMDD-HHMMSS`).
+/// (`YYYYMMDD-HHMMSS`). The tests' way in; `sdw-devices export --to` goes
+/// through [`crate::disk`].
+#[cfg(test)]
 pub fn write_export(
     archive: &Archive,
     plan: &ExportPlan,
@@ -632,7 +634,7 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
-    use crate::testkit::ArchiveBuilder;
+    use sdw_testkit::ArchiveBuilder;
 
     static RUNNING: AtomicBool = AtomicBool::new(false);
 
@@ -663,9 +665,9 @@ mod tests {
     fn writes_a_readable_export_folder() {
         let (_f, archive) = archive(
             &ArchiveBuilder::with_metadata(r#"{"device":"disk"}"#)
-                .dir("export_data/src")
-                .file("export_data/src/a.txt", b"alpha")
-                .file("export_data/b.txt", b"beta")
+                .export_dir("src")
+                .export_file("src/a.txt", b"alpha")
+                .export_file("b.txt", b"beta")
                 .gzip(),
         );
         let plan = archive.inspect().unwrap().plan;
@@ -710,7 +712,7 @@ mod tests {
     fn a_second_export_in_the_same_second_gets_its_own_folder() {
         let (_f, archive) = archive(
             &ArchiveBuilder::with_metadata(r#"{"device":"disk"}"#)
-                .file("export_data/a", b"1")
+                .export_file("a", b"1")
                 .gzip(),
         );
         let plan = archive.inspect().unwrap().plan;
@@ -741,7 +743,7 @@ mod tests {
     fn refuses_early_when_the_volume_is_too_small() {
         let (_f, archive) = archive(
             &ArchiveBuilder::with_metadata(r#"{"device":"disk"}"#)
-                .file("export_data/a", b"1")
+                .export_file("a", b"1")
                 .gzip(),
         );
         let mut plan = archive.inspect().unwrap().plan;
@@ -764,7 +766,7 @@ mod tests {
     fn an_interrupt_leaves_nothing_behind() {
         let (_f, archive) = archive(
             &ArchiveBuilder::with_metadata(r#"{"device":"disk"}"#)
-                .file("export_data/a", b"1")
+                .export_file("a", b"1")
                 .gzip(),
         );
         let plan = archive.inspect().unwrap().plan;
@@ -793,7 +795,7 @@ mod tests {
         let big = vec![5u8; 3 * COPY_BUFFER_BYTES + 17];
         let (_f, archive) = archive(
             &ArchiveBuilder::with_metadata(r#"{"device":"disk"}"#)
-                .file("export_data/big", &big)
+                .export_file("big", &big)
                 .gzip(),
         );
         let plan = archive.inspect().unwrap().plan;

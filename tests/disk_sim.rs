@@ -14,7 +14,7 @@ use std::process::Command;
 
 use scenarios::{sha256, Drive, Outcome, Rig};
 use sdw_devices::device::sim::SimDevices;
-use sdw_devices::testkit::ArchiveBuilder;
+use sdw_testkit::ArchiveBuilder;
 use serde_json::json;
 
 struct SimRig {
@@ -69,13 +69,12 @@ impl Rig for SimRig {
         let config = json!({"drives": [{"name": "sdb", "serial": "S", "volumes": [self.volume]}],
                             "faults": self.faults});
         fs::write(sim.join("drives.json"), config.to_string()).unwrap();
-        let metadata = match passphrase {
-            Some(p) => json!({"device": "disk", "encryption_key": p}),
-            None => json!({"device": "disk"}),
+        let command = sdw_protocol::Command::Disk {
+            passphrase: passphrase.map(|p| sdw_protocol::Passphrase::new(p.to_owned())),
         };
-        let mut archive = ArchiveBuilder::with_metadata(&metadata.to_string());
+        let mut archive = ArchiveBuilder::for_command(&command);
         for (name, data) in files {
-            archive = archive.file(&format!("export_data/{name}"), data);
+            archive = archive.export_file(name, data);
         }
         let archive_path = self.dir.path().join("export.sd-export");
         fs::write(&archive_path, archive.gzip()).unwrap();
@@ -199,15 +198,15 @@ fn only_export_folder(volume: &Path) -> PathBuf {
 fn names_fat_cannot_hold_are_renamed_every_file_exported_and_the_renames_listed() {
     let disk = json!({"device": "disk", "encryption_key": scenarios::PASS}).to_string();
     let archive = ArchiveBuilder::with_metadata(&disk)
-        .file("export_data/Interview 10:30.txt", b"one")
-        .file("export_data/Was it legal?.pdf", b"two")
-        .file("export_data/notes.txt", b"three")
-        .file("export_data/Report.pdf", b"four")
-        .file("export_data/report.pdf", b"five")
-        .file("export_data/Dir/a.txt", b"six")
-        .file("export_data/dir/a.txt", b"seven")
-        .file("export_data/trailing dot.", b"eight")
-        .file("export_data/CON.txt", b"nine")
+        .export_file("Interview 10:30.txt", b"one")
+        .export_file("Was it legal?.pdf", b"two")
+        .export_file("notes.txt", b"three")
+        .export_file("Report.pdf", b"four")
+        .export_file("report.pdf", b"five")
+        .export_file("Dir/a.txt", b"six")
+        .export_file("dir/a.txt", b"seven")
+        .export_file("trailing dot.", b"eight")
+        .export_file("CON.txt", b"nine")
         .gzip();
     let (status, dir) = export_to_sim("vfat", &archive);
     assert_eq!(status, "SUCCESS_EXPORT");
@@ -246,9 +245,9 @@ fn names_fat_cannot_hold_are_renamed_every_file_exported_and_the_renames_listed(
 fn ext4_keeps_every_name_and_writes_no_rename_list() {
     let disk = json!({"device": "disk", "encryption_key": scenarios::PASS}).to_string();
     let archive = ArchiveBuilder::with_metadata(&disk)
-        .file("export_data/Interview 10:30.txt", b"one")
-        .file("export_data/Report.pdf", b"four")
-        .file("export_data/report.pdf", b"five")
+        .export_file("Interview 10:30.txt", b"one")
+        .export_file("Report.pdf", b"four")
+        .export_file("report.pdf", b"five")
         .gzip();
     let (status, dir) = export_to_sim("ext", &archive);
     assert_eq!(status, "SUCCESS_EXPORT");

@@ -9,7 +9,7 @@ mod support;
 use std::ffi::OsStr;
 use std::fs;
 
-use sdw_devices::testkit::ArchiveBuilder;
+use sdw_testkit::ArchiveBuilder;
 use support::{Run, Sandbox};
 
 const DISK: &str = r#"{"device":"disk","encryption_key":"a passphrase"}"#;

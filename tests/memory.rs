@@ -15,7 +15,7 @@ use std::fs;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use sdw_devices::testkit::ArchiveBuilder;
+use sdw_testkit::ArchiveBuilder;
 use support::{Run, Sandbox};
 
 const LIMIT_KIB: u64 = 64 * 1024;

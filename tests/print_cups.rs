@@ -110,7 +110,18 @@ fn no_printer_two_printers_and_the_real_usb_bus() {
     // Without the simulated bus, the real udev path runs: this machine has
     // no USB printer, whatever CUPS' backend claims.
     cupsd
-        .run_on_real_usb(&archive("printer-preflight", &[]))
+        .run_on_real_usb(&archive("printer-preflight", &[]), &[])
+        .assert_status("ERROR_PRINTER_NOT_FOUND");
+    // The environment cannot fake the bus: the variable that once did
+    // (naming a bus with the Brother, in its old format) changes nothing.
+    // Only `--sim DIR` chooses simulated printers.
+    let old_bus = cupsd.root.join("test/old-usb.json");
+    std::fs::write(&old_bus, format!("[{BROTHER_USB}]")).unwrap();
+    cupsd
+        .run_on_real_usb(
+            &archive("printer-preflight", &[]),
+            &[("SDW_PRINT_SIMULATED_USB", old_bus.to_str().unwrap())],
+        )
         .assert_status("ERROR_PRINTER_NOT_FOUND");
     let second = BROTHER_USB.replace("E12345", "E99999");
     cupsd.set_usb(&[BROTHER_USB, &second]);
@@ -188,7 +199,7 @@ fn a_usb_printer_cups_does_not_report_is_a_uri_error() {
 fn prints_pdf_text_and_image_in_the_nested_layout() {
     let cupsd = brother();
     let pdf = sdw_devices::print::testpage::pdf();
-    let archive = sdw_devices::testkit::ArchiveBuilder::with_metadata(r#"{"device":"printer"}"#)
+    let archive = sdw_testkit::ArchiveBuilder::with_metadata(r#"{"device":"printer"}"#)
         .dir("export_data")
         .dir("export_data/source-one")
         .file("export_data/source-one/1-letter", &pdf)
@@ -680,13 +691,12 @@ fn with_redact_what_reaches_cups_has_no_metadata() {
     let cupsd = brother();
     let pdf = corpus::pdf();
     let jpeg = corpus::jpeg();
-    let archive = sdw_devices::testkit::ArchiveBuilder::with_metadata(
-        r#"{"device":"printer","redact":true}"#,
-    )
-    .dir("export_data")
-    .file("export_data/memo.pdf", &pdf)
-    .file("export_data/photo.jpg", &jpeg)
-    .gzip();
+    let archive =
+        sdw_testkit::ArchiveBuilder::with_metadata(r#"{"device":"printer","redact":true}"#)
+            .dir("export_data")
+            .file("export_data/memo.pdf", &pdf)
+            .file("export_data/photo.jpg", &jpeg)
+            .gzip();
     let run = cupsd.run(&archive);
     run.assert_status("PRINTER_SUCCESS");
     assert_pjl_jobs(&cupsd, 2);
@@ -702,7 +712,7 @@ fn with_redact_what_reaches_cups_has_no_metadata() {
     }
     // Without redact, CUPS gets the files as they are.
     let cupsd = brother();
-    let archive = sdw_devices::testkit::ArchiveBuilder::with_metadata(r#"{"device":"printer"}"#)
+    let archive = sdw_testkit::ArchiveBuilder::with_metadata(r#"{"device":"printer"}"#)
         .dir("export_data")
         .file("export_data/memo.pdf", &pdf)
         .gzip();

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sdw_devices::redact::corpus::{self, SECRET};
-use sdw_devices::testkit::ArchiveBuilder;
+use sdw_testkit::ArchiveBuilder;
 use support::Sandbox;
 
 fn have(tool: &str) -> bool {
@@ -211,6 +211,78 @@ fn a_strict_export_leaves_no_identifying_value_and_every_reader_agrees() {
         let at = bytes.windows(2).position(|w| w == [0xff, 0xda]).unwrap();
         bytes[at..].to_vec()
     };
+
+    // Pictures inside documents, taken out by unzip and pdfimages (not our
+    // code): exiftool finds the GPS position and camera in the original's
+    // picture and nothing of them in the redacted one, whose scans are the
+    // original's.
+    assert!(
+        report.contains("in picture word/media/image1.jpeg: EXIF (")
+            && report.contains("in picture Pictures/photo.jpg: EXIF (")
+            && report.contains("in picture (object "),
+        "{report}"
+    );
+    if have("exiftool") && have("unzip") && have("pdfimages") {
+        let pictures = sandbox.root.join("pictures");
+        fs::create_dir(&pictures).unwrap();
+        for (dir, side) in [(&originals, "before"), (&data, "after")] {
+            for (document, part) in [
+                ("letter.docx", "word/media/image1.jpeg"),
+                ("notes.odt", "Pictures/photo.jpg"),
+            ] {
+                let out = Command::new("unzip")
+                    .arg("-p")
+                    .arg(dir.join(document))
+                    .arg(part)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{document} {part}");
+                fs::write(pictures.join(format!("{side}-{document}.jpg")), out.stdout).unwrap();
+            }
+            let root = pictures.join(format!("{side}-memo.pdf"));
+            output(
+                "pdfimages",
+                &[
+                    "-j",
+                    dir.join("memo.pdf").to_str().unwrap(),
+                    root.to_str().unwrap(),
+                ],
+            );
+            fs::rename(
+                pictures.join(format!("{side}-memo.pdf-000.jpg")),
+                pictures.join(format!("{side}-memo.pdf.jpg")),
+            )
+            .unwrap();
+        }
+        for document in ["letter.docx", "notes.odt", "memo.pdf"] {
+            let before = pictures.join(format!("before-{document}.jpg"));
+            let after = pictures.join(format!("after-{document}.jpg"));
+            let (tags_before, tags_after) = (exif_tags(&before), exif_tags(&after));
+            for tag in [
+                "GPSLatitude",
+                "GPSLongitude",
+                "Make",
+                "Model",
+                "SerialNumber",
+                "Creator",
+            ] {
+                assert!(
+                    tags_before.iter().any(|t| t.ends_with(tag)),
+                    "{document}: the original picture has no {tag}: {tags_before:?}"
+                );
+                assert!(
+                    !tags_after.iter().any(|t| t.ends_with(&format!(":{tag}"))),
+                    "{document}: {tag} left in the picture: {tags_after:?}"
+                );
+            }
+            let (was, is) = (fs::read(&before).unwrap(), fs::read(&after).unwrap());
+            assert!(!is.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+            assert!(
+                scan(&was).starts_with(&scan(&is)) && scan(&is).ends_with(&[0xff, 0xd9]),
+                "{document}: the picture's scans differ"
+            );
+        }
+    }
     let original_jpeg = corpus::jpeg();
     let redacted_jpeg = fs::read(data.join("photo.jpg")).unwrap();
     let original_scan = scan(&original_jpeg);

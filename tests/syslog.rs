@@ -9,7 +9,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::Duration;
 
-use sdw_devices::testkit::ArchiveBuilder;
+use sdw_testkit::ArchiveBuilder;
 
 #[test]
 fn the_device_side_logs_to_syslog_and_never_the_passphrase() {

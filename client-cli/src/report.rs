@@ -7,7 +7,9 @@ use std::path::Path;
 use sdw_client::archive::SkippedFile;
 use sdw_client::flow::{Done, Failed};
 use sdw_client::messages;
+use sdw_client::redaction::{Listed, Listing};
 use sdw_protocol::{PrintOptions, Redaction, Status};
+use sdw_redact::Outcome;
 
 use crate::neutral::neutralise;
 
@@ -76,6 +78,8 @@ pub enum Stop {
     PassphraseMissing,
     /// The passphrase file could not be read.
     PassphraseUnreadable(String),
+    /// `--redact=strict`, and a file would not be redacted: nothing was sent.
+    RedactionRefused(String),
 }
 
 /// The outcome of one `sdw-export` run.
@@ -89,14 +93,18 @@ pub struct Report {
     pub stop: Stop,
     /// The redaction asked for (`--redact`).
     pub redact: Option<Redaction>,
+    /// What that redaction does to each file, computed here with the device
+    /// side's code (`None`: not computed, e.g. no file could be read).
+    pub redaction: Option<Listing>,
     /// `print FILE...` only: the print options sent (`Some(None)`: none, the
     /// printer's defaults).
     pub print_options: Option<Option<PrintOptions>>,
 }
 
-/// Where the per-file redaction list is: the protocol answers one status word,
-/// so the list the device side made stays on the drive (or with the printer
-/// qube's log), beside `export_data/`.
+/// Where the device side's own per-file redaction record is: the protocol
+/// answers one status word, so the list the device side made stays on the
+/// drive (or with the printer qube's log), beside `export_data/`. `--json`'s
+/// `files` is the same code's list, computed here ([`COMPUTED_BY`]).
 pub const REDACTION_REPORT_LOCATION: &str =
     "REDACTION.txt beside export_data/ in the export folder on the drive";
 
@@ -110,6 +118,7 @@ impl Report {
             detail: None,
             stop: Stop::Answered,
             redact: None,
+            redaction: None,
             print_options: None,
         }
     }
@@ -149,6 +158,7 @@ impl Report {
             Stop::Cancelled => code::CANCELLED,
             Stop::PassphraseMissing => code::PASSPHRASE,
             Stop::PassphraseUnreadable(_) => code::USAGE,
+            Stop::RedactionRefused(_) => code::FILES,
         }
     }
 
@@ -158,12 +168,13 @@ impl Report {
             Stop::Cancelled => "Cancelled. Nothing more was sent to the device qube.",
             Stop::PassphraseMissing => "The export drive is locked. Give its passphrase with --passphrase-file FILE, or run sdw-export on a terminal to be asked for it.",
             Stop::PassphraseUnreadable(_) => "The passphrase file could not be read. Check the path given to --passphrase-file.",
+            Stop::RedactionRefused(_) => "Nothing was sent: with --redact=strict every file must be redactable, and one is not (see the details). Leave that file out, or export with --redact to send it unchanged and flagged.",
         }
     }
 
     fn detail(&self) -> Option<&str> {
         match &self.stop {
-            Stop::PassphraseUnreadable(why) => Some(why),
+            Stop::PassphraseUnreadable(why) | Stop::RedactionRefused(why) => Some(why),
             _ => self.detail.as_deref(),
         }
     }
@@ -185,7 +196,12 @@ impl Report {
             "error": self.detail(),
             "redaction": self.redact.map(|mode| serde_json::json!({
                 "mode": mode.name(),
-                "files": serde_json::Value::Null,
+                "files": self.redaction.as_ref().map(|listing| {
+                    listing.files.iter().map(listed_json).collect::<Vec<_>>()
+                }),
+                "files_not_listed": self.redaction.as_ref().map(|listing| listing.omitted),
+                "computed_by": COMPUTED_BY,
+                "sdw_redact_version": sdw_redact::VERSION,
                 "report": REDACTION_REPORT_LOCATION,
             })),
         });
@@ -214,11 +230,53 @@ impl Report {
         if let Some(detail) = self.detail() {
             eprintln!("sdw-export: {}", neutralise(detail));
         }
+        if let Some(listing) = &self.redaction {
+            for listed in listing.not_redacted() {
+                if let Outcome::NotRedacted { reason } = &listed.report.outcome {
+                    eprintln!(
+                        "sdw-export: {} will not be redacted ({}): {}",
+                        neutralise(&shown(&listed.file)),
+                        listed.report.kind.name(),
+                        neutralise(reason)
+                    );
+                }
+            }
+        }
         println!("{}", self.message());
         if self.redact.is_some() && self.status == Status::SuccessExport {
             println!("What was redacted in each file: {REDACTION_REPORT_LOCATION}.");
         }
     }
+}
+
+/// Who made the `files` list of `--json`'s `redaction`.
+pub const COMPUTED_BY: &str = "client";
+
+/// One file of the redaction list, as `--json` carries it: the fields of its
+/// `REDACTION.txt` entry.
+fn listed_json(listed: &Listed) -> serde_json::Value {
+    let report = &listed.report;
+    let (outcome, removed, kept, checked, reason): (_, &[String], &[String], _, _) =
+        match &report.outcome {
+            Outcome::Redacted {
+                removed,
+                kept,
+                checked,
+            } => ("redacted", removed, kept, Some(checked), None),
+            Outcome::NothingFound { kept } => ("no metadata found", &[], kept, None, None),
+            Outcome::NoMetadataFormat => ("format without metadata", &[], &[], None, None),
+            Outcome::NotRedacted { reason } => ("NOT REDACTED", &[], &[], None, Some(reason)),
+        };
+    serde_json::json!({
+        "file": shown(&listed.file),
+        "path": format!("{}/{}", sdw_protocol::layout::EXPORT_DATA_DIR, report.path),
+        "kind": report.kind.name(),
+        "outcome": outcome,
+        "removed": removed,
+        "kept": kept,
+        "checked": checked,
+        "reason": reason,
+    })
 }
 
 fn shown(path: &Path) -> String {
@@ -258,7 +316,10 @@ mod tests {
         };
         let json = report.to_json();
         assert_eq!(json["redaction"]["mode"], "strict");
+        // No list computed (e.g. no file could be read): null, never [].
         assert_eq!(json["redaction"]["files"], serde_json::Value::Null);
+        assert_eq!(json["redaction"]["computed_by"], "client");
+        assert_eq!(json["redaction"]["sdw_redact_version"], sdw_redact::VERSION);
         assert!(json["redaction"]["report"]
             .as_str()
             .is_some_and(|r| r.contains("REDACTION.txt")));

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use sdw_client::archive::ArchiveError;
 use sdw_client::flow::{ExportAttempt, ExportPreflight, PrintAttempt, PrintPreflight};
+use sdw_client::redaction::{self, Listing, ListingError};
 use sdw_client::{messages, Client};
-use sdw_protocol::{PrintOptions, Status};
+use sdw_protocol::{PrintOptions, Redaction, Status};
 
 use crate::cli::{Cli, Operation};
 use crate::neutral::NeutralStderr;
@@ -28,6 +29,30 @@ pub fn run(cli: Cli) -> u8 {
     }
     let chatty = !cli.json && std::io::stderr().is_terminal();
     let operation = cli.command.name();
+    let redaction = match (&cli.command, cli.command.redaction()) {
+        (Operation::Disk { files, .. } | Operation::Print { files, .. }, Some(mode)) => {
+            let listed = list_redaction(
+                operation,
+                files,
+                cli.source_name.as_deref(),
+                mode,
+                &client.cancel_token(),
+                chatty,
+            );
+            match listed {
+                Ok(listing) => listing,
+                Err(report) => {
+                    let report = Report {
+                        redact: Some(mode),
+                        ..*report
+                    };
+                    report.print(cli.json);
+                    return report.exit_code();
+                }
+            }
+        }
+        _ => None,
+    };
     let report = match &cli.command {
         Operation::Preflight => preflight(&mut client, chatty),
         Operation::Disk {
@@ -58,6 +83,7 @@ pub fn run(cli: Cli) -> u8 {
     };
     let report = Report {
         redact: cli.command.redaction(),
+        redaction,
         ..report
     };
     report.print(cli.json);
@@ -89,6 +115,37 @@ fn no_usable_file(operation: &'static str, files: &[PathBuf]) -> Option<Report> 
             ..Report::new(operation, Status::ErrorMissingFiles)
         }),
         Err(_) => None,
+    }
+}
+
+/// With `--redact`: what the device side's redaction code will do to each
+/// file, computed here before anything is sent (`None` when a file cannot be
+/// read: the operation then fails on its own). Under strict, a file that
+/// would not be redacted stops the run here: nothing is sent.
+fn list_redaction(
+    operation: &'static str,
+    files: &[PathBuf],
+    source_name: Option<&str>,
+    mode: Redaction,
+    cancel: &sdw_client::CancelToken,
+    chatty: bool,
+) -> Result<Option<Listing>, Box<Report>> {
+    if sdw_client::archive::precheck(files).is_err() {
+        return Ok(None);
+    }
+    say(chatty, "Listing what redaction removes...");
+    match redaction::list(files, source_name, mode, cancel) {
+        Ok(listing) => Ok(Some(listing)),
+        Err(ListingError::Cancelled) => Err(Box::new(Report::cancelled(operation))),
+        Err(refused @ ListingError::Refused { .. }) => Err(Box::new(Report {
+            stop: Stop::RedactionRefused(refused.to_string()),
+            ..Report::new(operation, Status::ErrorExport)
+        })),
+        // The archive meets the same file next and reports it.
+        Err(e) => {
+            tracing::warn!(error = %e, "the redaction list could not be made");
+            Ok(None)
+        }
     }
 }
 

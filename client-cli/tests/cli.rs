@@ -634,3 +634,163 @@ fn print_options_go_into_metadata_and_the_json_report() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("copies must be 1 to 99"));
     assert_eq!(run.calls().len(), calls);
 }
+
+/// A `REDACTION.txt` entry, written here from one file of `--json`'s
+/// `redaction.files` (the format of docs/redaction.md).
+fn redaction_entry(file: &serde_json::Value) -> String {
+    let text = |key: &str| file[key].as_str().unwrap_or_default().to_owned();
+    let lines = |key: &str, label: &str| -> String {
+        file[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|line| format!("  {label}: {}\n", line.as_str().unwrap()))
+            .collect()
+    };
+    let (path, kind) = (text("path"), text("kind"));
+    let body = match text("outcome").as_str() {
+        "redacted" => format!(
+            "  {kind}: redacted\n{}{}  checked: {}\n",
+            lines("removed", "removed"),
+            lines("kept", "kept"),
+            text("checked")
+        ),
+        "no metadata found" => format!(
+            "  {kind}: no metadata found; written unchanged\n{}",
+            lines("kept", "kept")
+        ),
+        "format without metadata" => {
+            format!("  {kind}: this format holds no metadata; written unchanged\n")
+        }
+        "NOT REDACTED" => format!(
+            "  {kind}: NOT REDACTED, written unchanged: {}\n",
+            text("reason")
+        ),
+        other => panic!("unknown outcome {other}"),
+    };
+    format!("{path}\n{body}")
+}
+
+#[test]
+fn redact_json_lists_what_the_device_writes_in_redaction_txt() {
+    let run = Run::new();
+    let Some(device) = device_in(run.path()) else {
+        return;
+    };
+    let device = device.to_str().unwrap();
+    let inputs = run.path().join("inputs");
+    std::fs::create_dir(&inputs).unwrap();
+    let mut files: Vec<String> = sdw_redact::corpus::all()
+        .iter()
+        .map(|sample| {
+            let path = write_file(&inputs, sample.name, &sample.bytes);
+            path.to_str().unwrap().to_owned()
+        })
+        .collect();
+    // Two more: one without metadata, one that is not redacted.
+    files.push(run.file("notes.txt"));
+    let gif = write_file(&inputs, "anim.gif", b"GIF89a\x01\0\x01\0JaneSource");
+    files.push(gif.to_str().unwrap().to_owned());
+
+    let drive = run.path().join("drive");
+    std::fs::create_dir(&drive).unwrap();
+    let mut args = vec![
+        "--json",
+        "disk",
+        "--redact",
+        "--local",
+        device,
+        "--to",
+        drive.to_str().unwrap(),
+        "--source-name",
+        "Desk",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let output = run.run(&args);
+    assert_eq!(
+        code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report = json(&output);
+    let redaction = &report["redaction"];
+    assert_eq!(redaction["mode"], "redact");
+    assert_eq!(redaction["computed_by"], "client");
+    assert_eq!(redaction["sdw_redact_version"], sdw_redact::VERSION);
+    assert_eq!(redaction["files_not_listed"], 0);
+    let listed = redaction["files"].as_array().unwrap();
+    assert_eq!(listed.len(), files.len());
+    for (entry, file) in listed.iter().zip(&files) {
+        assert_eq!(entry["file"], file.as_str());
+    }
+    assert!(
+        !redaction.to_string().contains("JaneSource"),
+        "the list carries a value: {redaction}"
+    );
+    let photo = &listed[0];
+    assert_eq!(photo["path"], "export_data/Desk/photo.jpg");
+    assert_eq!(photo["outcome"], "redacted");
+    assert!(photo["removed"][0]
+        .as_str()
+        .unwrap()
+        .contains("GPSLatitude"));
+    assert_eq!(listed[files.len() - 1]["outcome"], "NOT REDACTED");
+
+    // The device's own record, on the drive: the same list, entry by entry.
+    let folder = only_export_folder(&drive);
+    let written = std::fs::read_to_string(folder.join("REDACTION.txt")).unwrap();
+    assert!(
+        written.contains(&format!("Made by sdw-redact {}.", sdw_redact::VERSION)),
+        "{written}"
+    );
+    let (_, entries) = written.split_once("\n\n").unwrap();
+    let from_json: String = listed.iter().map(redaction_entry).collect();
+    assert_eq!(from_json, entries);
+
+    // Strict, with the GIF: refused here, before any device call.
+    let drive = run.path().join("strict-drive");
+    std::fs::create_dir(&drive).unwrap();
+    let mut args = vec![
+        "--json",
+        "disk",
+        "--redact=strict",
+        "--local",
+        device,
+        "--to",
+        drive.to_str().unwrap(),
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let output = run.run(&args);
+    assert_eq!(code(&output), 5);
+    let report = json(&output);
+    assert_eq!(report["status"], "ERROR_EXPORT");
+    assert!(report["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Nothing was sent"));
+    assert!(
+        report["error"].as_str().unwrap().contains("anim.gif"),
+        "{report}"
+    );
+    assert_eq!(std::fs::read_dir(&drive).unwrap().count(), 0);
+
+    // In plain mode the file that is not redacted is named on stderr.
+    let drive = run.path().join("plain-drive");
+    std::fs::create_dir(&drive).unwrap();
+    let output = run.run(&[
+        "disk",
+        "--redact",
+        "--local",
+        device,
+        "--to",
+        drive.to_str().unwrap(),
+        gif.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&output), 0);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("anim.gif will not be redacted (GIF): this format is not redacted"),
+        "{stderr}"
+    );
+}

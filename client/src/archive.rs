@@ -1,6 +1,8 @@
 //! Builds one `.sd-export` archive (tar + gzip): `metadata.json`, then
 //! `export_data/` (or `export_data/SOURCE-NAME/`) with the given files streamed
-//! in under safe, unique names.
+//! in under safe, unique names. The member names come from
+//! [`sdw_protocol::layout`] and `metadata.json` from [`Metadata::to_json_with`],
+//! as the device side reads them.
 //!
 //! Effects: creates a fresh 0700 temporary directory holding the archive (0600);
 //! [`BuiltArchive`] removes it when dropped, and every error path drops it too.
@@ -177,7 +179,7 @@ pub fn precheck(files: &[PathBuf]) -> Result<Vec<SkippedFile>, ArchiveError> {
 
 /// Splits inputs into regular files (with their sizes) and skipped ones,
 /// without following symbolic links.
-fn classify(files: &[PathBuf]) -> (Vec<(&PathBuf, u64)>, Vec<SkippedFile>) {
+pub(crate) fn classify(files: &[PathBuf]) -> (Vec<(&PathBuf, u64)>, Vec<SkippedFile>) {
     let mut skipped = Vec::new();
     let mut candidates = Vec::new();
     for path in files {
@@ -226,10 +228,10 @@ pub fn build(
         layout::METADATA_FILE,
         &Metadata::to_json_with(request.command, redact),
     )?;
-    let mut folder = format!("{}/", layout::EXPORT_DATA_DIR);
+    let mut folder = layout::export_data_member("");
     writer.append_dir(&folder)?;
     if let Some(source) = request.source_name.filter(|name| !name.is_empty()) {
-        folder = format!("{folder}{}/", sanitize(source.as_ref()));
+        folder = layout::export_data_member(&format!("{}/", sanitize(source.as_ref())));
         writer.append_dir(&folder)?;
     }
 

@@ -3,6 +3,8 @@
 //! - [`archive`]: builds one `.sd-export` archive in a private temporary directory.
 //! - [`names`]: safe, unique names inside the archive.
 //! - [`printable`]: the printable-type check, before a print round trip.
+//! - [`redaction`]: with `--redact`, what the device side's redaction code
+//!   (`sdw-redact`) will remove from each file, listed before sending.
 //! - [`transport`]: hands the archive to the device qube and reads the status
 //!   back (`qubes.OpenInVM`, the dedicated `securedrop.Export` service, or a
 //!   local device binary for tests and demos).
@@ -21,6 +23,7 @@ pub mod flow;
 pub mod messages;
 pub mod names;
 pub mod printable;
+pub mod redaction;
 pub mod transport;
 
 pub use cancel::CancelToken;

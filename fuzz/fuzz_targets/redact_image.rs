@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sdw_devices::redact::fuzzing::image(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sdw_redact::fuzzing::image(data));

@@ -32,20 +32,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::File::create(&archive)?,
         flate2::Compression::fast(),
     );
-    let mut tar = tar::Builder::new(gz);
-    let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, name, data)
+    let command = sdw_protocol::Command::Disk {
+        passphrase: Some(sdw_protocol::Passphrase::new(PASS.to_owned())),
     };
-    add(
-        "metadata.json",
-        serde_json::json!({"device": "disk", "encryption_key": PASS})
-            .to_string()
-            .as_bytes(),
-    )?;
+    let mut tar = sdw_testkit::ExportWriter::for_command(gz, &command)?;
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let (mut written, mut index) = (0usize, 0usize);
     while written < mib * 1024 * 1024 {
@@ -62,11 +52,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 state.to_le_bytes()
             })
             .collect();
-        add(&format!("export_data/source/file-{index:04}.bin"), &data)?;
+        tar.file(&format!("source/file-{index:04}.bin"), &data)?;
         written += size;
         index += 1;
     }
-    tar.into_inner()?.finish()?.flush()?;
+    tar.finish()?.finish()?.flush()?;
 
     let script = dir.path().join("bench.sh");
     std::fs::write(

@@ -309,11 +309,27 @@ pub fn lab_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("lab"))
 }
 
-/// The cache directory (`hardware-tests/lab/cache`), overridable with `SDW_LAB_CACHE`.
+/// The cache directory: `SDW_LAB_CACHE`, else `$XDG_CACHE_HOME/sdw-devices/lab` (else
+/// `$HOME/.cache/sdw-devices/lab`), else `hardware-tests/lab/cache`. It lives outside the
+/// checkout so that a fresh clone on the same machine (CI) reuses the kernel, the Debian root
+/// and the stick images; every entry is keyed by the content it was built from, so a stale
+/// entry is never used.
 pub fn cache_dir() -> PathBuf {
-    std::env::var_os("SDW_LAB_CACHE")
+    if let Some(dir) = std::env::var_os("SDW_LAB_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let user_cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| lab_dir().join("cache"))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|d| !d.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        });
+    match user_cache {
+        Some(dir) => dir.join("sdw-devices").join("lab"),
+        None => lab_dir().join("cache"),
+    }
 }
 
 fn default_devices_binary() -> PathBuf {
@@ -391,7 +407,8 @@ pub fn build_rootfs(deb: &Path) -> Result<PathBuf, LabError> {
     }
 }
 
-/// Reads `encryption_key` from an archive's `metadata.json` (host side, for the verifier only).
+/// The passphrase of a `disk` archive's `metadata.json`, read by [`sdw_protocol::Metadata::parse`]
+/// (host side, for the verifier only); `None` for any other command or metadata it refuses.
 pub fn archive_passphrase(archive: &Path) -> Result<Option<String>, LabError> {
     let file = std::fs::File::open(archive).map_err(io_err(archive))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
@@ -402,23 +419,23 @@ pub fn archive_passphrase(archive: &Path) -> Result<Option<String>, LabError> {
         let Ok(mut entry) = entry else { break };
         let is_meta = entry
             .path()
-            .map(|p| p.strip_prefix(".").unwrap_or(&p) == Path::new("metadata.json"))
+            .map(|p| {
+                p.strip_prefix(".").unwrap_or(&p) == Path::new(sdw_protocol::layout::METADATA_FILE)
+            })
             .unwrap_or(false);
         if !is_meta {
             continue;
         }
-        let mut text = String::new();
-        if entry.read_to_string(&mut text).is_err() {
+        let mut bytes = Vec::new();
+        if entry.read_to_end(&mut bytes).is_err() {
             return Ok(None);
         }
-        let meta: serde_json::Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            Err(_) => return Ok(None),
-        };
-        return Ok(meta
-            .get("encryption_key")
-            .and_then(|v| v.as_str())
-            .map(str::to_string));
+        return Ok(match sdw_protocol::Metadata::parse(&bytes) {
+            Ok(sdw_protocol::Command::Disk {
+                passphrase: Some(passphrase),
+            }) => Some(passphrase.expose_str().to_owned()),
+            _ => None,
+        });
     }
     Ok(None)
 }

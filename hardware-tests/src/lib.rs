@@ -7,9 +7,9 @@
 //!   whole-disk or MBR/GPT-partitioned.
 //! - [`tcrypt`]: writes VeraCrypt / TrueCrypt volume headers and encrypts their data area.
 //! - [`xts`]: AES-256-XTS payload encryption shared by the LUKS and TrueCrypt writers.
-//! - [`archive`]: builds `.sd-export` archives for the tests.
+//!
+//! The tests' `.sd-export` archives come from the dev-only `sdw-testkit` crate.
 
-pub mod archive;
 pub mod fixtures;
 pub mod lab;
 pub mod tcrypt;

@@ -16,7 +16,6 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::{Out, Result, Scenario, PASS};
-use sdw_hardware_tests::archive;
 use sha2::{Digest, Sha256};
 
 /// The files of the export: nested, with unicode names (they are written by `user`).
@@ -75,7 +74,10 @@ fn sha256(data: &[u8]) -> String {
 fn installed(recipe: &str, key: &str, extra: &[&str]) -> Result<Out> {
     let mut s = Scenario::new()?.stick(recipe, "STICK")?;
     let archive = s.dir.path().join("export.sd-export");
-    archive::export(&archive, key, FILES)?;
+    let command = sdw_protocol::Command::Disk {
+        passphrase: Some(sdw_protocol::Passphrase::new(key.to_owned())),
+    };
+    sdw_testkit::write_gzip(&archive, &sdw_testkit::metadata_for(&command), FILES)?;
     s = s
         .arg("--installed")
         .arg(&packages()?.display().to_string())

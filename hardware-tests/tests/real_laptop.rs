@@ -27,7 +27,7 @@ fn passphrase() -> Result<String> {
 /// Runs `sdw-devices ARCHIVE` and returns its one status line.
 fn run_device(dir: &Path, metadata: serde_json::Value, files: &[(&str, &[u8])]) -> Result<String> {
     let archive = dir.join("real.sd-export");
-    sdw_hardware_tests::archive::write(&archive, &metadata, files)?;
+    sdw_testkit::write_gzip(&archive, metadata.to_string().as_bytes(), files)?;
     let output = Command::new(devices_binary()).arg(&archive).output()?;
     assert_eq!(output.status.code(), Some(0));
     let stderr = String::from_utf8(output.stderr)?;

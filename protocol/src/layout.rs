@@ -1,4 +1,6 @@
-//! Names inside an `.sd-export` archive and on the export drive.
+//! Names inside an `.sd-export` archive and on the export drive: the one
+//! place they are spelled. The client's archive builder, the device side's
+//! reader and writer, and the dev-only test kit (`testkit/`) all use these.
 
 /// The metadata member at the archive root.
 pub const METADATA_FILE: &str = "metadata.json";
@@ -24,6 +26,13 @@ pub const PRINTERS_QUBE: &str = "sd-printers";
 /// The qube of the SecureDrop client, the one caller allowed to send archives.
 pub const CLIENT_QUBE: &str = "sd-app";
 
+/// The archive member name of `below` inside [`EXPORT_DATA_DIR`]:
+/// `export_data/memo.txt` for `memo.txt`, the folder `export_data/` itself for
+/// `""`. Folder members end in `/` (pass `"source/"` for `export_data/source/`).
+pub fn export_data_member(below: &str) -> String {
+    format!("{EXPORT_DATA_DIR}/{below}")
+}
+
 /// The name of the export folder for a local time, e.g. `sd-export-20261126-050312`.
 pub fn export_folder_name(
     year: i32,
@@ -39,6 +48,16 @@ pub fn export_folder_name(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_data_members_are_below_the_export_data_folder() {
+        assert_eq!(export_data_member(""), "export_data/");
+        assert_eq!(export_data_member("source/"), "export_data/source/");
+        assert_eq!(
+            export_data_member("source/memo.txt"),
+            "export_data/source/memo.txt"
+        );
+    }
 
     #[test]
     fn export_folder_name_is_zero_padded() {

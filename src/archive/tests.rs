@@ -7,7 +7,7 @@ use tar::EntryType;
 
 use super::*;
 use crate::status::Error;
-use crate::testkit::ArchiveBuilder;
+use sdw_testkit::ArchiveBuilder;
 
 const DISK: &str = r#"{"device":"disk","encryption_key":"pw"}"#;
 

@@ -12,7 +12,7 @@
 //!    driver made for the printer's IEEE 1284 ID, and [`choose_driver`]
 //!    decides which of CUPS' answers may drive it.
 
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::cups::Ppd;
 
@@ -185,20 +185,68 @@ fn model_family(make: &str, model: &str) -> Option<(String, usize)> {
 #[error("printers/supported.json is malformed: {0}")]
 pub struct TableError(String);
 
-#[derive(Debug, Clone)]
-struct Entry {
+/// `printers/supported.json` as written: what [`SupportTable::parse`] reads.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TableFile {
+    /// Prose for people reading the file.
+    #[serde(default, rename = "about")]
+    _about: String,
+    #[serde(default)]
+    driverless: Option<DriverlessEntry>,
+    printers: Vec<PrinterEntry>,
+    refused: Vec<RefusedEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DriverlessEntry {
+    supported: bool,
+    #[serde(default = "everywhere")]
+    driver: String,
+    #[serde(default, rename = "note")]
+    _note: String,
+}
+
+fn everywhere() -> String {
+    "everywhere".into()
+}
+
+/// A supported model and its classic driver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrinterEntry {
     make: String,
     model: String,
-    driver: Option<String>,
+    /// A CUPS `ppd-name`.
+    driver: String,
+    /// The Debian package that ships the driver.
+    #[serde(default)]
     package: String,
-    refused: Option<String>,
+    #[serde(default, rename = "note")]
+    _note: String,
+}
+
+/// A model refused, and why.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefusedEntry {
+    make: String,
+    model: String,
+    #[serde(default = "refused")]
+    reason: String,
+}
+
+fn refused() -> String {
+    "refused".into()
 }
 
 /// The support table.
 #[derive(Debug, Clone)]
 pub struct SupportTable {
     driverless: Option<String>,
-    entries: Vec<Entry>,
+    printers: Vec<PrinterEntry>,
+    refused: Vec<RefusedEntry>,
 }
 
 impl SupportTable {
@@ -207,49 +255,14 @@ impl SupportTable {
         SupportTable::parse(TABLE)
     }
 
+    /// Reads a table in the format of `printers/supported.json`; unknown
+    /// keys are refused, so a misspelt one cannot silently drop an entry.
     pub fn parse(json: &str) -> Result<SupportTable, TableError> {
-        let root: Value = serde_json::from_str(json).map_err(|e| TableError(e.to_string()))?;
-        let string = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
-        let driverless = root
-            .get("driverless")
-            .filter(|d| d.get("supported").and_then(Value::as_bool) == Some(true))
-            .map(|d| string(d, "driver").unwrap_or_else(|| "everywhere".into()));
-        let mut entries = Vec::new();
-        for (list, refused) in [("printers", false), ("refused", true)] {
-            let items = root
-                .get(list)
-                .and_then(Value::as_array)
-                .ok_or_else(|| TableError(format!("no {list} list")))?;
-            for item in items {
-                let (Some(make), Some(model)) = (string(item, "make"), string(item, "model"))
-                else {
-                    return Err(TableError(format!(
-                        "an entry of {list} lacks make or model"
-                    )));
-                };
-                let entry = Entry {
-                    make,
-                    model,
-                    driver: string(item, "driver"),
-                    package: string(item, "package").unwrap_or_default(),
-                    refused: if refused {
-                        Some(string(item, "reason").unwrap_or_else(|| "refused".into()))
-                    } else {
-                        None
-                    },
-                };
-                if entry.refused.is_none() && entry.driver.is_none() {
-                    return Err(TableError(format!(
-                        "{} {} has no driver",
-                        entry.make, entry.model
-                    )));
-                }
-                entries.push(entry);
-            }
-        }
+        let file: TableFile = serde_json::from_str(json).map_err(|e| TableError(e.to_string()))?;
         Ok(SupportTable {
-            driverless,
-            entries,
+            driverless: file.driverless.filter(|d| d.supported).map(|d| d.driver),
+            printers: file.printers,
+            refused: file.refused,
         })
     }
 
@@ -258,17 +271,14 @@ impl SupportTable {
     pub fn decide(&self, make: &str, model: &str, driverless: bool) -> Decision {
         let make = normalize_make(make);
         let model = normalize_model(&make, model);
-        let matching = |e: &&Entry| {
-            let entry_make = normalize_make(&e.make);
-            entry_make == make && normalize_model(&entry_make, &e.model) == model
+        let matching = |entry_make: &str, entry_model: &str| {
+            let entry_make = normalize_make(entry_make);
+            entry_make == make && normalize_model(&entry_make, entry_model) == model
         };
-        if let Some(reason) = self
-            .entries
-            .iter()
-            .filter(matching)
-            .find_map(|e| e.refused.clone())
-        {
-            return Decision::Refused { reason };
+        if let Some(entry) = self.refused.iter().find(|e| matching(&e.make, &e.model)) {
+            return Decision::Refused {
+                reason: entry.reason.clone(),
+            };
         }
         if driverless {
             if let Some(driver) = &self.driverless {
@@ -277,16 +287,11 @@ impl SupportTable {
                 };
             }
         }
-        match self
-            .entries
-            .iter()
-            .filter(matching)
-            .find_map(|e| Some((e.driver.clone()?, e.package.clone(), e.make.clone())))
-        {
-            Some((driver, package, make)) => Decision::Driver {
-                driver,
-                package,
-                make,
+        match self.printers.iter().find(|e| matching(&e.make, &e.model)) {
+            Some(entry) => Decision::Driver {
+                driver: entry.driver.clone(),
+                package: entry.package.clone(),
+                make: entry.make.clone(),
             },
             None => Decision::Unknown,
         }
@@ -489,10 +494,16 @@ mod tests {
 
     #[test]
     fn the_built_in_table_is_well_formed_and_broken_tables_are_refused() {
-        assert!(table().entries.len() > 5);
+        assert!(table().printers.len() > 5);
+        assert!(!table().refused.is_empty());
         assert!(SupportTable::parse("{}").is_err());
         assert!(
             SupportTable::parse(r#"{"printers":[{"make":"A","model":"B"}],"refused":[]}"#).is_err()
         );
+        assert!(SupportTable::parse(
+            r#"{"printers":[],"refused":[{"make":"A","model":"B","colour":"red"}]}"#
+        )
+        .is_err());
+        assert!(SupportTable::parse(r#"{"printers":[],"refused":[]}"#).is_ok());
     }
 }

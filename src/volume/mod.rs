@@ -115,14 +115,6 @@ impl Drop for Unlocked<'_> {
 }
 
 impl<'d> Mounted<'d> {
-    pub fn path(&self) -> &Path {
-        &self.mount.path
-    }
-
-    pub fn filesystem(&self) -> Filesystem {
-        self.mount.filesystem
-    }
-
     /// Syncs, and unmounts if we mounted it; gives back the unlocked volume.
     /// On failure the volume is still dropped, and so locked if we can.
     pub fn unmount(mut self) -> Result<Unlocked<'d>, VolumeError> {

@@ -207,9 +207,14 @@ impl Cupsd {
         .unwrap();
     }
 
-    /// The simulated USB bus (JSON objects), as `sdw-devices` reads it.
+    /// The simulated USB printers (JSON objects), as `sdw-devices --sim DIR`
+    /// reads them from `DIR/printers.json`.
     pub fn set_usb(&self, printers: &[&str]) {
-        fs::write(self.usb_file(), format!("[{}]", printers.join(","))).unwrap();
+        fs::write(
+            self.usb_file(),
+            format!(r#"{{"printers": [{}]}}"#, printers.join(",")),
+        )
+        .unwrap();
     }
 
     pub fn unplug_all(&self) {
@@ -218,8 +223,13 @@ impl Cupsd {
         let _ = fs::remove_file(self.root.join("test/devices-driverless"));
     }
 
+    /// The folder `sdw-devices --sim` is given.
+    fn sim_dir(&self) -> PathBuf {
+        self.root.join("test")
+    }
+
     fn usb_file(&self) -> PathBuf {
-        self.root.join("test/usb.json")
+        self.sim_dir().join("printers.json")
     }
 
     /// Makes the test backend fail every job (as an out-of-paper printer).
@@ -396,7 +406,8 @@ impl Cupsd {
         files.iter().map(|p| fs::read(p).unwrap()).collect()
     }
 
-    /// Runs `sdw-devices ARCHIVE` against this CUPS with the simulated bus.
+    /// Runs `sdw-devices --sim DIR ARCHIVE` against this CUPS: the USB
+    /// printers of [`Cupsd::set_usb`].
     pub fn run(&self, archive: &[u8]) -> Run {
         self.run_env(archive, &[])
     }
@@ -407,6 +418,8 @@ impl Cupsd {
         fs::write(&path, archive).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_sdw-devices"));
         command
+            .arg("--sim")
+            .arg(self.sim_dir())
             .arg(&path)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -414,7 +427,6 @@ impl Cupsd {
             .env("TMPDIR", self.root.join("tmp"))
             .env("SDW_LOG_DIR", self.root.join("home/logs"))
             .env("CUPS_SERVER", self.socket())
-            .env("SDW_PRINT_SIMULATED_USB", self.usb_file())
             // A job here takes about a second; a broken setup fails in a minute.
             .env("SDW_PRINT_JOB_TIMEOUT_SECS", "60");
         for (k, v) in extra {
@@ -449,6 +461,8 @@ impl Cupsd {
         let output = Command::new("/usr/bin/setpriv")
             .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
             .arg(env!("CARGO_BIN_EXE_sdw-devices"))
+            .arg("--sim")
+            .arg(self.sim_dir())
             .arg(&path)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -456,7 +470,6 @@ impl Cupsd {
             .env("TMPDIR", &tmp)
             .env("SDW_LOG_DIR", &home)
             .env("CUPS_SERVER", self.socket())
-            .env("SDW_PRINT_SIMULATED_USB", self.usb_file())
             .output()
             .expect("setpriv (package util-linux) must be installed");
         let run = Run::from_output(output, started.elapsed());
@@ -479,6 +492,8 @@ impl Cupsd {
         let path = self.root.join("test/spawned.sd-export");
         fs::write(&path, archive).unwrap();
         Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
+            .arg("--sim")
+            .arg(self.sim_dir())
             .arg(&path)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -486,7 +501,6 @@ impl Cupsd {
             .env("TMPDIR", self.root.join("tmp"))
             .env("SDW_LOG_DIR", self.root.join("home/logs"))
             .env("CUPS_SERVER", self.socket())
-            .env("SDW_PRINT_SIMULATED_USB", self.usb_file())
             .env("SDW_PRINT_JOB_TIMEOUT_SECS", "120")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -600,13 +614,15 @@ impl Cupsd {
             .collect()
     }
 
-    /// Runs without the simulated bus: the real udev path.
-    pub fn run_on_real_usb(&self, archive: &[u8]) -> Run {
+    /// Runs without `--sim`: the real udev path, with `extra` in the
+    /// environment.
+    pub fn run_on_real_usb(&self, archive: &[u8], extra: &[(&str, &str)]) -> Run {
         let inputs = tempfile::tempdir().unwrap();
         let path = inputs.path().join("print.sd-export");
         fs::write(&path, archive).unwrap();
         let started = Instant::now();
-        let output = Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sdw-devices"));
+        command
             .arg(&path)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -614,8 +630,8 @@ impl Cupsd {
             .env("TMPDIR", self.root.join("tmp"))
             .env("SDW_LOG_DIR", self.root.join("home/logs"))
             .env("CUPS_SERVER", self.socket())
-            .output()
-            .unwrap();
+            .envs(extra.iter().copied());
+        let output = command.output().unwrap();
         Run::from_output(output, started.elapsed())
     }
 
@@ -724,8 +740,7 @@ pub fn archive(device: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// A print archive with this `metadata.json`, with files under `export_data/`.
 pub fn archive_with_metadata(metadata: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder =
-        sdw_devices::testkit::ArchiveBuilder::with_metadata(metadata).dir("export_data");
+    let mut builder = sdw_testkit::ArchiveBuilder::with_metadata(metadata).dir("export_data");
     for (name, data) in files {
         builder = builder.file(&format!("export_data/{name}"), data);
     }

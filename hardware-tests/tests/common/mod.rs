@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sdw_hardware_tests::{archive, fixtures, lab::TempDir};
+use sdw_hardware_tests::{fixtures, lab::TempDir};
 
 /// The passphrase of every encrypted fixture.
 pub const PASS: &str = "correct horse battery staple";
@@ -68,7 +68,13 @@ impl Scenario {
     /// A probe archive with this `device` value.
     pub fn probe(mut self, device: &str) -> Result<Self> {
         let path = self.dir.path().join("probe.sd-export");
-        archive::write(&path, &serde_json::json!({ "device": device }), &[])?;
+        sdw_testkit::write_gzip(
+            &path,
+            serde_json::json!({ "device": device })
+                .to_string()
+                .as_bytes(),
+            &[],
+        )?;
         self.args.push("--archive".into());
         self.args.push(path.display().to_string());
         Ok(self)
@@ -88,7 +94,7 @@ impl Scenario {
     /// A `disk` archive with this `metadata.json` (e.g. with `redact`).
     pub fn disk_with(self, metadata: &serde_json::Value, files: &[(&str, &[u8])]) -> Result<Self> {
         let path = self.dir.path().join("export.sd-export");
-        archive::write(&path, metadata, files)?;
+        sdw_testkit::write_gzip(&path, metadata.to_string().as_bytes(), files)?;
         Ok(self
             .arg("--archive")
             .arg(&path.display().to_string())
@@ -202,7 +208,7 @@ pub fn disk_archive(
         }
         None => serde_json::json!({"device": "disk"}),
     };
-    archive::write(&path, &metadata, files)?;
+    sdw_testkit::write_gzip(&path, metadata.to_string().as_bytes(), files)?;
     Ok(path)
 }
 

@@ -460,8 +460,9 @@ pub fn webp() -> Vec<u8> {
     webp.encoder().bytes().to_vec()
 }
 
-/// A three-page PDF with an author in Info and XMP, document JavaScript, and
-/// a comment by the author on page one.
+/// A three-page PDF with an author in Info and XMP, document JavaScript, a
+/// comment by the author on page one, and on page one a photo ([`jpeg`], a
+/// DCTDecode image with its EXIF GPS, XMP, IPTC and comment).
 pub fn pdf() -> Vec<u8> {
     pdf_with_pages(3)
 }
@@ -473,25 +474,56 @@ pub fn pdf_with_pages(count: u32) -> Vec<u8> {
     let font_id = doc.add_object(dictionary! {
         "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
     });
+    let photo_id = doc.add_object(Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Image", "Width" => 96, "Height" => 64,
+            "ColorSpace" => "DeviceRGB", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
+        },
+        jpeg(),
+    ));
     let resources_id = doc.add_object(dictionary! {
         "Font" => dictionary! { "F1" => font_id },
+        "XObject" => dictionary! { "Im1" => photo_id },
     });
     let mut kids = Vec::new();
     for page in 0..count {
-        let content = Content {
-            operations: vec![
-                Operation::new("BT", vec![]),
-                Operation::new("Tf", vec!["F1".into(), 18.into()]),
-                Operation::new("Td", vec![72.into(), 700.into()]),
+        let mut operations = Vec::new();
+        if page == 0 {
+            operations.extend([
+                Operation::new("q", vec![]),
                 Operation::new(
-                    "Tj",
-                    vec![Object::string_literal(format!(
-                        "Page {} of the memo",
-                        page + 1
-                    ))],
+                    "cm",
+                    vec![
+                        96.into(),
+                        0.into(),
+                        0.into(),
+                        64.into(),
+                        72.into(),
+                        500.into(),
+                    ],
                 ),
-                Operation::new("ET", vec![]),
-            ],
+                Operation::new("Do", vec!["Im1".into()]),
+                Operation::new("Q", vec![]),
+            ]);
+        }
+        let content = Content {
+            operations: [
+                operations,
+                vec![
+                    Operation::new("BT", vec![]),
+                    Operation::new("Tf", vec!["F1".into(), 18.into()]),
+                    Operation::new("Td", vec![72.into(), 700.into()]),
+                    Operation::new(
+                        "Tj",
+                        vec![Object::string_literal(format!(
+                            "Page {} of the memo",
+                            page + 1
+                        ))],
+                    ),
+                    Operation::new("ET", vec![]),
+                ],
+            ]
+            .concat(),
         };
         let content_id = doc.add_object(Stream::new(
             dictionary! {},
@@ -614,7 +646,8 @@ fn root_rels(main: &str) -> Vec<u8> {
 
 /// A Word document with a comment by the author, a tracked insertion and
 /// deletion, properties, a people list with an account, revision session
-/// IDs, a template path and a thumbnail.
+/// IDs, a template path, a thumbnail, and a photo ([`jpeg`]: GPS, serial,
+/// XMP...) in `word/media/`.
 pub fn docx() -> Vec<u8> {
     let types = content_types(
         "word/document.xml",
@@ -633,8 +666,9 @@ pub fn docx() -> Vec<u8> {
     let settings_rels = br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/attachedTemplate" Target="file:///C:/Users/JaneSource/Templates/Normal.dotm" TargetMode="External"/></Relationships>"#;
     let document_rels = br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/comments" Target="comments.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/settings" Target="settings.xml"/><Relationship Id="rId3" Type="http://schemas.microsoft.com/office/2011/relationships/people" Target="people.xml"/></Relationships>"#;
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/comments" Target="comments.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/settings" Target="settings.xml"/><Relationship Id="rId3" Type="http://schemas.microsoft.com/office/2011/relationships/people" Target="people.xml"/><Relationship Id="rId4" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/image" Target="media/image1.jpeg"/></Relationships>"#;
     let thumbnail = jpeg_of_size(16, 16);
+    let photo = jpeg();
     zip(&[
         ("[Content_Types].xml", &types),
         ("_rels/.rels", &rels),
@@ -648,6 +682,7 @@ pub fn docx() -> Vec<u8> {
         ("word/people.xml", people),
         ("word/settings.xml", settings),
         ("word/_rels/settings.xml.rels", settings_rels),
+        ("word/media/image1.jpeg", &photo),
     ])
 }
 
@@ -714,10 +749,11 @@ pub fn pptx() -> Vec<u8> {
 }
 
 /// An OpenDocument text with meta.xml, a comment, a tracked change, printer
-/// settings and a thumbnail.
+/// settings, a thumbnail, and two pictures ([`jpeg`] and [`png`], with their
+/// GPS, authors and XMP) in `Pictures/`.
 pub fn odt() -> Vec<u8> {
     let manifest = br#"<?xml version="1.0" encoding="UTF-8"?>
-<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3"><manifest:file-entry manifest:full-path="/" manifest:version="1.3" manifest:media-type="application/vnd.oasis.opendocument.text"/><manifest:file-entry manifest:full-path="Thumbnails/thumbnail.png" manifest:media-type="image/png"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/><manifest:file-entry manifest:full-path="meta.xml" manifest:media-type="text/xml"/><manifest:file-entry manifest:full-path="settings.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3"><manifest:file-entry manifest:full-path="/" manifest:version="1.3" manifest:media-type="application/vnd.oasis.opendocument.text"/><manifest:file-entry manifest:full-path="Thumbnails/thumbnail.png" manifest:media-type="image/png"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/><manifest:file-entry manifest:full-path="meta.xml" manifest:media-type="text/xml"/><manifest:file-entry manifest:full-path="settings.xml" manifest:media-type="text/xml"/><manifest:file-entry manifest:full-path="Pictures/photo.jpg" manifest:media-type="image/jpeg"/><manifest:file-entry manifest:full-path="Pictures/screenshot.png" manifest:media-type="image/png"/></manifest:manifest>"#;
     let meta = br#"<?xml version="1.0" encoding="UTF-8"?>
 <office:document-meta xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/" office:version="1.3"><office:meta><meta:initial-creator>JaneSource</meta:initial-creator><dc:creator>JaneSource</dc:creator><meta:creation-date>2024-03-01T10:11:12</meta:creation-date><meta:editing-cycles>7</meta:editing-cycles><meta:generator>JaneSource Office/7.4</meta:generator><meta:user-defined meta:name="Reviewer">JaneSource</meta:user-defined></office:meta></office:document-meta>"#;
     let content = br#"<?xml version="1.0" encoding="UTF-8"?>
@@ -725,6 +761,7 @@ pub fn odt() -> Vec<u8> {
     let settings = br#"<?xml version="1.0" encoding="UTF-8"?>
 <office:document-settings xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:config="urn:oasis:names:tc:opendocument:xmlns:config:1.0" office:version="1.3"><office:settings><config:config-item-set config:name="ooo:configuration-settings"><config:config-item config:name="PrinterName" config:type="string">JaneSource office printer</config:config-item><config:config-item config:name="AddParaTableSpacing" config:type="boolean">true</config:config-item></config:config-item-set></office:settings></office:document-settings>"#;
     let thumbnail = png();
+    let photo = jpeg();
     zip(&[
         ("mimetype", b"application/vnd.oasis.opendocument.text"),
         ("META-INF/manifest.xml", manifest),
@@ -732,5 +769,7 @@ pub fn odt() -> Vec<u8> {
         ("content.xml", content),
         ("settings.xml", settings),
         ("Thumbnails/thumbnail.png", &thumbnail),
+        ("Pictures/photo.jpg", &photo),
+        ("Pictures/screenshot.png", &thumbnail),
     ])
 }

@@ -243,7 +243,146 @@ fn docx_loses_properties_thumbnail_and_author_names_and_keeps_the_text() {
     assert!(zip.by_name("docProps/thumbnail.jpeg").is_err());
     assert!(!part(&mut zip, "_rels/.rels").contains("thumbnail"));
     assert!(!part(&mut zip, "[Content_Types].xml").contains("thumbnail"));
-    assert_eq!(zip.len(), 11);
+    assert_eq!(zip.len(), 12);
+    // The photo in word/media/ is redacted as a standalone JPEG: its fields
+    // are named, its scans and pixels are the original's.
+    for name in [
+        "in picture word/media/image1.jpeg: EXIF (",
+        "GPSLatitude",
+        "in picture word/media/image1.jpeg: Photoshop resources",
+        "in picture word/media/image1.jpeg: comment",
+    ] {
+        assert!(removed.contains(name), "{name} not reported in {removed}");
+    }
+    assert!(
+        result.checked.contains("1 pictures redacted"),
+        "{}",
+        result.checked
+    );
+    let mut photo = Vec::new();
+    zip.by_name("word/media/image1.jpeg")
+        .unwrap()
+        .read_to_end(&mut photo)
+        .unwrap();
+    assert_same_picture(&corpus::jpeg(), &photo);
+}
+
+/// `redacted` is the JPEG `original` without its metadata: no EXIF GPS, XMP
+/// or comment left, the same scans (up to the end of the image), the same
+/// decoded pixels.
+fn assert_same_picture(original: &[u8], redacted: &[u8]) {
+    assert!(!contains(redacted, SECRET));
+    assert!(!contains(redacted, "GPS") && !contains(redacted, "xmpmeta"));
+    let scan = |bytes: &[u8]| {
+        let at = bytes.windows(2).position(|w| w == [0xff, 0xda]).unwrap();
+        bytes[at..].to_vec()
+    };
+    let (was, is) = (scan(original), scan(redacted));
+    assert!(is.ends_with(&[0xff, 0xd9]));
+    assert!(was.starts_with(&is), "the scans differ");
+    let decode = |bytes: &[u8]| ::image::load_from_memory(bytes).unwrap().to_rgb8();
+    let (a, b) = (decode(original), decode(redacted));
+    assert_eq!(a.dimensions(), b.dimensions());
+    assert!(a.as_raw() == b.as_raw(), "the pixels differ");
+}
+
+#[test]
+fn a_pdf_photo_loses_its_exif_and_keeps_its_scans_and_pixels() {
+    let result = redacted(Kind::Pdf, &corpus::pdf());
+    let removed = result.removed.join("\n");
+    assert!(
+        removed.contains("in picture (object ") && removed.contains("GPSLatitude"),
+        "{removed}"
+    );
+    assert!(removed.contains(": XMP ("), "{removed}");
+    assert!(
+        result
+            .checked
+            .contains("1 JPEG pictures with the same scans"),
+        "{}",
+        result.checked
+    );
+    let doc = lopdf::Document::load_mem(&result.bytes).unwrap();
+    let photos: Vec<&lopdf::Stream> = doc
+        .objects
+        .values()
+        .filter_map(|o| o.as_stream().ok())
+        .filter(|s| s.dict.get(b"Subtype").and_then(|o| o.as_name()).ok() == Some(b"Image"))
+        .collect();
+    assert_eq!(photos.len(), 1);
+    assert_eq!(
+        photos[0].dict.get(b"Length").unwrap().as_i64().unwrap(),
+        photos[0].content.len() as i64
+    );
+    assert_same_picture(&corpus::jpeg(), &photos[0].content);
+}
+
+#[test]
+fn odt_pictures_lose_their_metadata() {
+    use sdw_protocol::printable::OfficeKind;
+    let result = redacted(Kind::Odf(OfficeKind::OdfText), &corpus::odt());
+    let removed = result.removed.join("\n");
+    assert!(
+        removed.contains("in picture Pictures/photo.jpg: EXIF ("),
+        "{removed}"
+    );
+    assert!(
+        removed.contains("in picture Pictures/screenshot.png: "),
+        "{removed}"
+    );
+    let mut zip = zip::ZipArchive::new(Cursor::new(&result.bytes)).unwrap();
+    let mut photo = Vec::new();
+    zip.by_name("Pictures/photo.jpg")
+        .unwrap()
+        .read_to_end(&mut photo)
+        .unwrap();
+    assert_same_picture(&corpus::jpeg(), &photo);
+    let mut png = Vec::new();
+    zip.by_name("Pictures/screenshot.png")
+        .unwrap()
+        .read_to_end(&mut png)
+        .unwrap();
+    assert!(!contains(&png, SECRET));
+    let decode = |bytes: &[u8]| ::image::load_from_memory(bytes).unwrap().to_rgba8();
+    assert!(decode(&png).as_raw() == decode(&corpus::png()).as_raw());
+}
+
+#[test]
+fn a_picture_that_cannot_be_redacted_leaves_the_document_not_redacted() {
+    // A picture named .jpeg whose bytes are a JPEG start and nothing else.
+    let docx = corpus::zip(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("docProps/core.xml", br#"<cp:coreProperties xmlns:cp="c" xmlns:dc="d"><dc:creator>JaneSource</dc:creator></cp:coreProperties>"#),
+        ("word/media/image1.jpeg", b"\xff\xd8\xff\xe1\x00\x08Exif"),
+    ]);
+    let err = redact_bytes(
+        Kind::Ooxml(sdw_protocol::printable::OfficeKind::Docx),
+        &docx,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.0
+            .contains("picture word/media/image1.jpeg (JPEG) cannot be redacted"),
+        "{err}"
+    );
+    // A picture in a format we do not redact is copied and named as kept.
+    let docx = corpus::zip(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("docProps/core.xml", br#"<cp:coreProperties xmlns:cp="c" xmlns:dc="d"><dc:creator>JaneSource</dc:creator></cp:coreProperties>"#),
+        ("word/media/image2.gif", b"GIF89a\x01\0\x01\0"),
+    ]);
+    let result = redacted(
+        Kind::Ooxml(sdw_protocol::printable::OfficeKind::Docx),
+        &docx,
+    );
+    assert!(
+        result.kept.iter().any(|k| k.contains(
+            "pictures in formats not redacted, with their own metadata: word/media/image2.gif"
+        )),
+        "{:?}",
+        result.kept
+    );
 }
 
 #[test]
@@ -373,7 +512,7 @@ fn strict_refuses_what_it_cannot_redact() {
         .err()
         .unwrap();
     assert!(
-        matches!(err, WriteError::Redaction(RedactError { ref path, .. }) if path == "a.gif"),
+        matches!(err, RedactFileError::Refused(RedactError { ref path, .. }) if path == "a.gif"),
         "{err:?}"
     );
 }

@@ -16,6 +16,11 @@
 //!   `1970-01-01T00:00:00` where ODF requires one. Word's people list loses
 //!   its account links (`presenceInfo`), and revision session IDs (`w:rsid*`)
 //!   and the attached template's path go. ODF printer settings go.
+//! - Pictures (`word/media/`, `xl/media/`, `ppt/media/`, ODF `Pictures/`, or
+//!   named `.jpg`, `.png`...) that are JPEG, PNG, WebP, TIFF or HEIF by their
+//!   bytes are redacted as the same file on its own would be (pixels checked
+//!   identical); pictures in other formats (EMF, WMF, GIF, SVG) are copied
+//!   and named in the report.
 //! - Zip member timestamps are set to 1980-01-01.
 //!
 //! Check: the result is opened again; it must hold the same parts in the same
@@ -32,7 +37,9 @@ use quick_xml::{Reader, Writer};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
-use super::{xmp, NotRedacted, Redacted};
+use sdw_protocol::printable::HEAD_BYTES;
+
+use super::{redact_bytes, xmp, Kind, NotRedacted, Redacted};
 
 /// The most one rewritten part may hold, decompressed (zip bombs).
 pub const MAX_PART_BYTES: u64 = 64 * 1024 * 1024;
@@ -68,6 +75,34 @@ enum Action {
     Empty(&'static str),
     /// Any other XML part: authors, dates, session IDs, thumbnail references.
     Anonymise,
+    /// A picture (in a media folder, or named as one): redacted as the same
+    /// file would be on its own, when its bytes are a JPEG, PNG, WebP, TIFF or
+    /// HEIF; copied otherwise.
+    Picture,
+}
+
+/// Where documents keep their pictures: OOXML `word/media/`, `xl/media/`,
+/// `ppt/media/`; ODF `Pictures/` (and `media/` in some writers).
+fn is_picture(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let in_media =
+        lower.contains("/media/") || lower.starts_with("media/") || lower.starts_with("pictures/");
+    let extension = lower.rsplit_once('.').map(|(_, ext)| ext).unwrap_or("");
+    in_media
+        || matches!(
+            extension,
+            "jpg"
+                | "jpeg"
+                | "jpe"
+                | "jfif"
+                | "png"
+                | "webp"
+                | "tif"
+                | "tiff"
+                | "heic"
+                | "heif"
+                | "avif"
+        )
 }
 
 fn action(flavour: Flavour, name: &str) -> Action {
@@ -77,6 +112,7 @@ fn action(flavour: Flavour, name: &str) -> Action {
             "docProps/app.xml" | "docProps/custom.xml" => Action::Empty("Properties"),
             _ if name.starts_with("docProps/thumbnail") => Action::Drop,
             _ if name.ends_with(".xml") || name.ends_with(".rels") => Action::Anonymise,
+            _ if is_picture(name) => Action::Picture,
             _ => Action::Copy,
         },
         Flavour::Odf => match name {
@@ -84,6 +120,7 @@ fn action(flavour: Flavour, name: &str) -> Action {
             "mimetype" => Action::Copy,
             _ if name.starts_with("Thumbnails/") => Action::Drop,
             _ if name.ends_with(".xml") => Action::Anonymise,
+            _ if is_picture(name) => Action::Picture,
             _ => Action::Copy,
         },
     }
@@ -141,6 +178,10 @@ struct Changes {
     thumbnail_references: usize,
     dropped_parts: Vec<String>,
     timestamps: usize,
+    /// Pictures redacted: the part, and what was removed from it.
+    pictures: Vec<(String, Vec<String>)>,
+    /// Pictures in formats not redacted (EMF, WMF, GIF, SVG...): copied.
+    pictures_kept: Vec<String>,
 }
 
 impl Changes {
@@ -155,6 +196,7 @@ impl Changes {
             && self.thumbnail_references == 0
             && self.dropped_parts.is_empty()
             && self.timestamps == 0
+            && self.pictures.is_empty()
     }
 
     fn describe(&self) -> Vec<String> {
@@ -198,6 +240,11 @@ impl Changes {
         }
         for part in &self.dropped_parts {
             out.push(format!("thumbnail {part}"));
+        }
+        for (part, removed) in &self.pictures {
+            for item in removed {
+                out.push(format!("in picture {part}: {item}"));
+            }
         }
         if self.timestamps > 0 {
             out.push(format!(
@@ -265,12 +312,30 @@ fn redact(original: &[u8], flavour: Flavour) -> Result<Redacted, NotRedacted> {
             )));
         }
     }
+    let mut kept = Vec::new();
+    if !changes.pictures_kept.is_empty() {
+        kept.push(format!(
+            "pictures in formats not redacted, with their own metadata: {}",
+            changes.pictures_kept.join(", ")
+        ));
+    }
+    kept.push(
+        "embedded objects other than pictures (OLE objects, media, fonts), whose own metadata is not redacted".into(),
+    );
+    let pictures = if changes.pictures.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} pictures redacted, each decoded to identical pixels",
+            changes.pictures.len()
+        )
+    };
     Ok(Redacted {
         bytes,
         removed: changes.describe(),
-        kept: vec!["embedded pictures and objects, whose own metadata is not redacted".into()],
+        kept,
         checked: format!(
-            "{} parts in the same order (the original's, less {} dropped), copied parts byte-identical, rewritten parts with the same text and elements",
+            "{} parts in the same order (the original's, less {} dropped), copied parts byte-identical, rewritten parts with the same text and elements{pictures}",
             after.len(),
             changes.dropped_parts.len()
         ),
@@ -328,40 +393,66 @@ fn rewrite_zip(
                 out.raw_copy_file_touch(file, DateTime::default(), None)
                     .map_err(zip_error)?;
             }
+            Action::Picture => {
+                let (crc32, size) = (file.crc32(), file.size());
+                let method = file.compression();
+                drop(file);
+                let data = decompress(&mut archive, index, &name)?;
+                let kind = Kind::of(data.get(..HEAD_BYTES).unwrap_or(&data));
+                let redacted = match kind {
+                    Kind::Jpeg | Kind::Png | Kind::Webp | Kind::Tiff | Kind::Heif => {
+                        redact_bytes(kind, &data).map_err(|e| {
+                            NotRedacted::new(format!(
+                                "picture {} ({}) cannot be redacted: {e}",
+                                name.escape_default(),
+                                kind.name()
+                            ))
+                        })?
+                    }
+                    _ => {
+                        changes
+                            .pictures_kept
+                            .push(name.escape_default().to_string());
+                        parts.push(PartSummary {
+                            name,
+                            crc32,
+                            size,
+                            fingerprint: None,
+                        });
+                        let raw = archive.by_index_raw(index).map_err(zip_error)?;
+                        out.raw_copy_file_touch(raw, DateTime::default(), None)
+                            .map_err(zip_error)?;
+                        continue;
+                    }
+                };
+                let written = if redacted.removed.is_empty() {
+                    let raw = archive.by_index_raw(index).map_err(zip_error)?;
+                    out.raw_copy_file_touch(raw, DateTime::default(), None)
+                        .map_err(zip_error)?;
+                    data
+                } else {
+                    changes
+                        .pictures
+                        .push((name.escape_default().to_string(), redacted.removed));
+                    write_part(&mut out, &name, method, &redacted.bytes)?;
+                    redacted.bytes
+                };
+                // The same in both passes: the redacted picture is redacted
+                // already, so the second pass copies it.
+                parts.push(PartSummary {
+                    name,
+                    crc32: 0,
+                    size: 0,
+                    fingerprint: Some(blake3::hash(&written)),
+                });
+            }
             Action::Empty(_) | Action::Anonymise => {
                 let method = file.compression();
                 drop(file);
-                let mut data = Vec::new();
-                archive
-                    .by_index(index)
-                    .map_err(zip_error)?
-                    .take(MAX_PART_BYTES + 1)
-                    .read_to_end(&mut data)
-                    .map_err(|e| {
-                        NotRedacted::new(format!(
-                            "part {} does not decompress: {e}",
-                            name.escape_default()
-                        ))
-                    })?;
-                if data.len() as u64 > MAX_PART_BYTES {
-                    return Err(NotRedacted::new(format!(
-                        "part {} is larger than {} MiB once decompressed",
-                        name.escape_default(),
-                        MAX_PART_BYTES / (1024 * 1024)
-                    )));
-                }
+                let data = decompress(&mut archive, index, &name)?;
                 let (xml, fingerprint) =
                     rewrite_xml(&data, &name, part_action, flavour, pseudonyms, &mut changes)?;
-                let method = match method {
-                    CompressionMethod::Stored => CompressionMethod::Stored,
-                    _ => CompressionMethod::Deflated,
-                };
-                let options = SimpleFileOptions::default()
-                    .compression_method(method)
-                    .last_modified_time(DateTime::default());
-                out.start_file(name.as_str(), options).map_err(zip_error)?;
-                out.write_all(&xml)
-                    .map_err(|e| NotRedacted::new(format!("writing the zip: {e}")))?;
+                write_part(&mut out, &name, method, &xml)?;
                 parts.push(PartSummary {
                     name,
                     crc32: 0,
@@ -373,6 +464,54 @@ fn rewrite_zip(
     }
     let bytes = out.finish().map_err(zip_error)?.into_inner();
     Ok((bytes, changes, parts))
+}
+
+/// Part `index`, decompressed, at most [`MAX_PART_BYTES`].
+fn decompress(
+    archive: &mut ZipArchive<Cursor<&[u8]>>,
+    index: usize,
+    name: &str,
+) -> Result<Vec<u8>, NotRedacted> {
+    let mut data = Vec::new();
+    archive
+        .by_index(index)
+        .map_err(|e| NotRedacted::new(format!("not a readable zip: {e}")))?
+        .take(MAX_PART_BYTES + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| {
+            NotRedacted::new(format!(
+                "part {} does not decompress: {e}",
+                name.escape_default()
+            ))
+        })?;
+    if data.len() as u64 > MAX_PART_BYTES {
+        return Err(NotRedacted::new(format!(
+            "part {} is larger than {} MiB once decompressed",
+            name.escape_default(),
+            MAX_PART_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(data)
+}
+
+/// Writes a rewritten part, stored if it was stored, deflated otherwise.
+fn write_part(
+    out: &mut ZipWriter<Cursor<Vec<u8>>>,
+    name: &str,
+    method: CompressionMethod,
+    data: &[u8],
+) -> Result<(), NotRedacted> {
+    let method = match method {
+        CompressionMethod::Stored => CompressionMethod::Stored,
+        _ => CompressionMethod::Deflated,
+    };
+    let options = SimpleFileOptions::default()
+        .compression_method(method)
+        .last_modified_time(DateTime::default());
+    out.start_file(name, options)
+        .map_err(|e| NotRedacted::new(format!("writing the zip: {e}")))?;
+    out.write_all(data)
+        .map_err(|e| NotRedacted::new(format!("writing the zip: {e}")))
 }
 
 /// What the rewriter does with one element.

@@ -5,7 +5,14 @@
 //! archive to the drive, in the unprivileged process. Pixels, pages and text
 //! are never re-encoded.
 //!
-//! [`Redactor`] is the writer's [`Transform`]: for each file it sniffs the
+//! Its own crate (no dependency on the device side) so that two programs run
+//! the same code: the device side (`sdw-devices`, whose writer wraps
+//! [`Redactor`] as a `Transform`) redacts the files on their way to the drive
+//! and writes the report, and the client (`sdw-export --redact --json`) runs
+//! the same analysis on the files it is about to send, to list what will be
+//! removed ([`VERSION`] names the code in both).
+//!
+//! [`Redactor`]: for each file it sniffs the
 //! type from the first bytes ([`sniff::Kind`]), reads a supported file of at
 //! most [`MAX_REDACT_BYTES`] into memory, redacts it with the format's crate
 //! ([`image`]: JPEG, PNG, WebP with img-parts; [`tiff`]: TIFF directories
@@ -40,9 +47,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use sdw_protocol::printable::HEAD_BYTES;
 use sdw_protocol::Redaction;
 
-use crate::archive::ArchiveError;
-use crate::writer::{Transform, WriteError};
 pub use sniff::Kind;
+
+/// This crate's version: the client names it beside the list it computes,
+/// and `REDACTION.txt` names it, so the two can be told to come from the same
+/// code.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Files larger than this are not redacted (they are exported unchanged and
 /// flagged, or refused under strict). 32 MiB holds nearly every photo (2-12
@@ -76,6 +86,17 @@ pub struct Redacted {
     pub kept: Vec<String>,
     /// How the result was checked against the original.
     pub checked: String,
+}
+
+/// Why [`Redactor::redact`] stopped: the export must stop too.
+#[derive(Debug, thiserror::Error)]
+pub enum RedactFileError {
+    /// The file's bytes could not be read.
+    #[error("could not read the file: {0}")]
+    Read(#[source] io::Error),
+    /// Strict redaction met a file it cannot redact.
+    #[error(transparent)]
+    Refused(#[from] RedactError),
 }
 
 /// Why a file could not be redacted safely.
@@ -167,12 +188,15 @@ impl Redactor {
     }
     /// Redacts one file read from `data` (`size` bytes), returning what to
     /// write. Under strict, a file that cannot be redacted is an error.
+    ///
+    /// Everything is decided before this returns ([`Redactor::last`] says
+    /// what): a caller that only wants the list need not read the answer.
     pub fn redact<'a>(
         &mut self,
         path: &str,
         size: u64,
         data: &'a mut dyn Read,
-    ) -> Result<Box<dyn Read + 'a>, WriteError> {
+    ) -> Result<Box<dyn Read + 'a>, RedactFileError> {
         let mut head = Vec::with_capacity(HEAD_BYTES.min(usize::try_from(size).unwrap_or(0)));
         read_all(&mut data.take(HEAD_BYTES as u64), &mut head)?;
         let kind = Kind::of(&head);
@@ -286,6 +310,7 @@ impl Redactor {
             out,
             "For each file in export_data/: what was removed (names of fields, never their values), or why it was not redacted."
         );
+        let _ = writeln!(out, "Made by sdw-redact {VERSION}.");
         let counts = self.counts;
         let _ = writeln!(
             out,
@@ -306,8 +331,8 @@ impl Redactor {
 }
 
 impl FileReport {
-    /// This file's entry in the report.
-    fn entry(&self) -> String {
+    /// This file's entry in the report, as `REDACTION.txt` has it.
+    pub fn entry(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "export_data/{}", self.path);
         let kind = self.kind.name();
@@ -346,21 +371,6 @@ impl FileReport {
     }
 }
 
-impl Transform for Redactor {
-    fn file<'a>(
-        &mut self,
-        path: &str,
-        size: u64,
-        data: &'a mut dyn Read,
-    ) -> Result<Box<dyn Read + 'a>, WriteError> {
-        self.redact(path, size, data)
-    }
-
-    fn beside_export_data(&mut self) -> Vec<(&'static str, Vec<u8>)> {
-        vec![(REPORT_FILE, self.report().into_bytes())]
-    }
-}
-
 /// Redacts a whole file of a supported kind and checks the result.
 pub fn redact_bytes(kind: Kind, original: &[u8]) -> Result<Redacted, NotRedacted> {
     match kind {
@@ -376,15 +386,17 @@ pub fn redact_bytes(kind: Kind, original: &[u8]) -> Result<Redacted, NotRedacted
     }
 }
 
-fn read_all(data: &mut dyn Read, into: &mut Vec<u8>) -> Result<(), WriteError> {
+fn read_all(data: &mut dyn Read, into: &mut Vec<u8>) -> Result<(), RedactFileError> {
     data.read_to_end(into)
         .map(|_| ())
-        .map_err(|e| WriteError::Archive(ArchiveError::Corrupt(e.to_string())))
+        .map_err(RedactFileError::Read)
 }
 
-/// Entry points for fuzzing: every parser of untrusted bytes redaction adds
-/// (img-parts, kamadak-exif, lopdf, zip, quick-xml, and our own walks over
-/// them). None may panic, whatever the bytes.
+/// Entry points for fuzzing (`fuzz/fuzz_targets/redact_*.rs`): every parser
+/// of untrusted bytes redaction adds (img-parts, kamadak-exif, lopdf, zip,
+/// quick-xml, and our own walks over them), including the pictures inside
+/// PDFs and office documents, reached through [`fuzzing::pdf`] and
+/// [`fuzzing::office`]. None may panic, whatever the bytes.
 pub mod fuzzing {
     use sdw_protocol::printable::OfficeKind;
 

@@ -5,18 +5,21 @@
 //! tree, a JavaScript OpenAction, the catalog's additional actions), the
 //! authors and dates of comments (markup annotations) and the dates of
 //! embedded files. Unreachable objects (old revisions left by incremental
-//! saves) are dropped. Page content streams, fonts and images are written
-//! back as they were.
+//! saves) are dropped. JPEG pictures (`DCTDecode` image XObjects) lose their
+//! EXIF, XMP, IPTC and comments as a standalone JPEG does, scans untouched.
+//! Page content streams, fonts and other images are written back as they
+//! were.
 //!
 //! Check: the result is loaded again; it must have the same number of pages,
-//! every page's content must decode to the same bytes, and nothing must be
-//! left to remove. Encrypted PDFs are not redacted (not without the password).
+//! every page's content must decode to the same bytes, every redacted JPEG
+//! picture must decode to the same pixels, and nothing must be left to
+//! remove. Encrypted PDFs are not redacted (not without the password).
 
 use std::collections::BTreeSet;
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
-use super::{xmp, NotRedacted, Redacted};
+use super::{image, xmp, NotRedacted, Redacted};
 
 /// The most decompressed content one page may have for the check; the
 /// lopdf limit against decompression bombs.
@@ -56,7 +59,10 @@ pub fn redact(original: &[u8]) -> Result<Redacted, NotRedacted> {
         ));
     }
     let before = pages(&doc)?;
-    let (removed, kept) = strip(&mut doc);
+    let (mut removed, mut kept) = strip(&mut doc);
+    let pictures = strip_pictures(&mut doc)?;
+    removed.extend(pictures.removed);
+    kept.extend(pictures.kept);
     if removed.is_empty() {
         return Ok(Redacted {
             kept,
@@ -90,7 +96,8 @@ pub fn redact(original: &[u8]) -> Result<Redacted, NotRedacted> {
             "a page of the redacted PDF has different content",
         ));
     }
-    let (left, _) = strip(&mut again);
+    let (mut left, _) = strip(&mut again);
+    left.extend(strip_pictures(&mut again)?.removed);
     if !left.is_empty() {
         return Err(NotRedacted::new(format!(
             "metadata was still found after redaction: {}",
@@ -102,10 +109,79 @@ pub fn redact(original: &[u8]) -> Result<Redacted, NotRedacted> {
         removed,
         kept,
         checked: format!(
-            "{} pages, each page's content identical to the original",
-            before.len()
+            "{} pages, each page's content identical to the original{}",
+            before.len(),
+            if pictures.redacted > 0 {
+                format!(
+                    "; {} JPEG pictures with the same scans, each decoded to identical pixels",
+                    pictures.redacted
+                )
+            } else {
+                String::new()
+            }
         ),
     })
+}
+
+/// What [`strip_pictures`] did.
+#[derive(Default)]
+struct Pictures {
+    removed: Vec<String>,
+    kept: Vec<String>,
+    redacted: usize,
+}
+
+/// JPEG pictures: image XObjects whose only filter is `DCTDecode` hold a
+/// JPEG file as it is, with whatever EXIF, XMP, IPTC and comments the camera
+/// or editor left in it. They are redacted as a standalone JPEG is
+/// ([`image::redact_jpeg`]): metadata segments dropped, the scans untouched,
+/// both decoded to identical pixels. A picture that cannot be redacted so
+/// makes the whole PDF not redacted.
+fn strip_pictures(doc: &mut Document) -> Result<Pictures, NotRedacted> {
+    let mut pictures = Pictures::default();
+    let mut chained = 0usize;
+    for (id, object) in doc.objects.iter_mut() {
+        let Object::Stream(stream) = object else {
+            continue;
+        };
+        if !matches!(stream.dict.get(b"Subtype"), Ok(Object::Name(n)) if n == b"Image") {
+            continue;
+        }
+        let is_dct = |o: &Object| matches!(o, Object::Name(n) if n == b"DCTDecode");
+        match stream.dict.get(b"Filter") {
+            Ok(filter) if is_dct(filter) => {}
+            Ok(Object::Array(filters)) if filters.len() == 1 && filters.iter().all(is_dct) => {}
+            Ok(Object::Array(filters)) if filters.iter().any(is_dct) => {
+                chained += 1;
+                continue;
+            }
+            _ => continue,
+        }
+        let redacted = image::redact_jpeg(&stream.content).map_err(|e| {
+            NotRedacted::new(format!(
+                "picture (object {} {}) cannot be redacted: {e}",
+                id.0, id.1
+            ))
+        })?;
+        if redacted.removed.is_empty() {
+            continue;
+        }
+        let at = format!("in picture (object {} {})", id.0, id.1);
+        for item in redacted.removed {
+            pictures.removed.push(format!("{at}: {item}"));
+        }
+        for item in redacted.kept {
+            pictures.kept.push(format!("{at}: {item}"));
+        }
+        stream.set_content(redacted.bytes);
+        pictures.redacted += 1;
+    }
+    if chained > 0 {
+        pictures.kept.push(format!(
+            "{chained} JPEG pictures inside another filter (e.g. FlateDecode), with their own metadata"
+        ));
+    }
+    Ok(pictures)
 }
 
 /// A hash of each page's decoded content, in page order.

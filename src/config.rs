@@ -1,0 +1,124 @@
+//! The configuration of one run, read from the environment once, at start
+//! ([`Config::from_env`], called by `main`), and passed down from there: no
+//! module below reads an environment variable. Tests build a [`Config`]
+//! directly.
+//!
+//! | variable                     | what                               | default                          |
+//! |------------------------------|------------------------------------|----------------------------------|
+//! | `SDW_LOG_DIR`                | the log folder                     | `$HOME/.securedrop_export/logs`  |
+//! | `CUPS_SERVER`                | cupsd: a socket path or `host[:port]` | `/run/cups/cups.sock` when it exists, else `localhost:631` |
+//! | `SDW_PRINT_JOB_TIMEOUT_SECS` | how long one print job may take    | 300                              |
+//! | `TMPDIR`                     | where private work folders go      | `/tmp`                           |
+//!
+//! Which drives and printers are used (real or simulated) is no part of the
+//! configuration: only the `--sim DIR` argument chooses the simulator. Where
+//! the privileged helper mounts drives (`/run/sdw-devices`) is a constant of
+//! that helper, never configurable: it runs as root through sudo, which passes
+//! it no environment.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::print::cups::Server;
+
+/// How long one print job may take to reach a final state, unless
+/// `SDW_PRINT_JOB_TIMEOUT_SECS` says otherwise.
+pub const JOB_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Everything a run takes from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The log folder; `None` when neither `SDW_LOG_DIR` nor `HOME` is set
+    /// (logging then fails with `ERROR_LOGGING`).
+    pub log_dir: Option<PathBuf>,
+    /// Where private work folders (print staging, the received archive) go.
+    pub temp_dir: PathBuf,
+    pub print: PrintConfig,
+}
+
+/// What the print service takes from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintConfig {
+    /// The CUPS server.
+    pub cups_server: Server,
+    /// How long one job may take to reach a final state.
+    pub job_timeout: Duration,
+}
+
+impl Config {
+    /// Reads the process environment (see the table above).
+    pub fn from_env() -> Config {
+        Config::from_vars(|name| std::env::var_os(name))
+    }
+
+    /// Builds the configuration from a lookup of variables (the environment,
+    /// or a test's map).
+    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Config {
+        let text = |name: &str| var(name).and_then(|v| v.into_string().ok());
+        let log_dir = match (var("SDW_LOG_DIR"), var("HOME")) {
+            (Some(dir), _) => Some(PathBuf::from(dir)),
+            (None, Some(home)) => Some(PathBuf::from(home).join(".securedrop_export/logs")),
+            (None, None) => None,
+        };
+        let temp_dir = var("TMPDIR")
+            .filter(|dir| !dir.is_empty())
+            .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+        let cups_server = match text("CUPS_SERVER") {
+            Some(value) if !value.trim().is_empty() => Server::parse(value.trim()),
+            _ => Server::system_default(),
+        };
+        let job_timeout = text("SDW_PRINT_JOB_TIMEOUT_SECS")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|&s| s > 0)
+            .map_or(JOB_TIMEOUT, Duration::from_secs);
+        Config {
+            log_dir,
+            temp_dir,
+            print: PrintConfig {
+                cups_server,
+                job_timeout,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+            .collect();
+        Config::from_vars(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn reads_each_variable_once_with_its_default() {
+        let all = config(&[
+            ("SDW_LOG_DIR", "/var/log/x"),
+            ("HOME", "/home/user"),
+            ("TMPDIR", "/tmp/t"),
+            ("CUPS_SERVER", "/run/x/cups.sock"),
+            ("SDW_PRINT_JOB_TIMEOUT_SECS", "60"),
+        ]);
+        assert_eq!(all.log_dir, Some("/var/log/x".into()));
+        assert_eq!(all.temp_dir, PathBuf::from("/tmp/t"));
+        assert_eq!(
+            all.print.cups_server,
+            Server::Socket("/run/x/cups.sock".into())
+        );
+        assert_eq!(all.print.job_timeout, Duration::from_secs(60));
+        let home = config(&[("HOME", "/home/user"), ("SDW_PRINT_JOB_TIMEOUT_SECS", "0")]);
+        assert_eq!(
+            home.log_dir,
+            Some("/home/user/.securedrop_export/logs".into())
+        );
+        assert_eq!(home.temp_dir, PathBuf::from("/tmp"));
+        assert_eq!(home.print.job_timeout, JOB_TIMEOUT);
+        assert_eq!(home.print.cups_server, Server::system_default());
+        assert_eq!(config(&[]).log_dir, None);
+    }
+}
