@@ -920,6 +920,18 @@ fn progress_lines_come_before_the_status_only_when_asked_for() {
     assert!(!run.stderr.contains("secret-name"));
     eprintln!("stderr with progress: {:?}", run.stderr);
 
+    // A progress value that is not true, false or null is refused before
+    // any printer, with the status word alone.
+    for bad in [r#""true""#, "1", "{}"] {
+        let run = cupsd.run(&archive_with_metadata(
+            &format!(r#"{{"device":"printer","progress":{bad}}}"#),
+            files,
+        ));
+        run.assert_status("ERROR_ARCHIVE_METADATA");
+        assert_eq!(run.stderr, "ERROR_ARCHIVE_METADATA\n");
+    }
+    assert_pjl_jobs(&cupsd, 2);
+
     let cupsd = brother();
     let run = cupsd.run(&archive_with_metadata(r#"{"device":"printer"}"#, files));
     run.assert_status("PRINTER_SUCCESS");
