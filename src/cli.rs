@@ -132,8 +132,9 @@ impl Invocation {
                  \x20 sdw-devices export ARCHIVE --to DIR  export a disk archive into a folder already mounted\n\
                  \x20 sdw-devices qrexec-service           the securedrop.Export service: archive on stdin\n\
                  \x20 sdw-devices --version | --help\n\n\
-                 One status word is written on stderr (on stdout for qrexec-service) and the exit\n\
-                 code is always 0. Logs: ~/.securedrop_export/logs/ (SDW_LOG_DIR) and syslog.\n",
+                 One status word is written on stderr (on stdout for qrexec-service), last, and the\n\
+                 exit code is always 0. A printer archive with \"progress\": true also gets\n\
+                 PROGRESS N/M [pages=P] lines before it. Logs: ~/.securedrop_export/logs/ (SDW_LOG_DIR) and syslog.\n",
                 env!("CARGO_PKG_DESCRIPTION"),
             )),
             _ => None,
