@@ -31,7 +31,7 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::stat::Mode;
-use sdw_protocol::{Command, Status};
+use sdw_protocol::{Command, PrintProgress, Status};
 
 use crate::archive::{Archive, ArchiveError, Inspected};
 use crate::config::Config;
@@ -132,8 +132,9 @@ impl Invocation {
                  \x20 sdw-devices export ARCHIVE --to DIR  export a disk archive into a folder already mounted\n\
                  \x20 sdw-devices qrexec-service           the securedrop.Export service: archive on stdin\n\
                  \x20 sdw-devices --version | --help\n\n\
-                 One status word is written on stderr (on stdout for qrexec-service) and the exit\n\
-                 code is always 0. Logs: ~/.securedrop_export/logs/ (SDW_LOG_DIR) and syslog.\n",
+                 One status word is written on stderr (on stdout for qrexec-service), last, and the\n\
+                 exit code is always 0. A printer archive with \"progress\": true also gets\n\
+                 PROGRESS N/M [pages=P] lines before it. Logs: ~/.securedrop_export/logs/ (SDW_LOG_DIR) and syslog.\n",
                 env!("CARGO_PKG_DESCRIPTION"),
             )),
             _ => None,
@@ -167,7 +168,9 @@ fn run_on(
     interrupted: &Arc<AtomicBool>,
 ) -> Result<Option<Status>, Error> {
     match invocation {
-        Invocation::HandleArchive(path) => handle_archive(path, engine, config, interrupted),
+        Invocation::HandleArchive(path) => {
+            handle_archive(path, engine, config, invocation.channel(), interrupted)
+        }
         Invocation::ExportTo { archive, target } => export_to(archive, target, interrupted),
         Invocation::QrexecService => {
             let received = receive_stdin(&config.temp_dir, interrupted)?;
@@ -176,6 +179,7 @@ fn run_on(
                 archive.interrupted_by(interrupted),
                 engine,
                 config,
+                invocation.channel(),
                 interrupted,
             )
         }
@@ -191,27 +195,54 @@ fn handle_archive(
     path: &Path,
     engine: Engine<'_>,
     config: &Config,
+    channel: Channel,
     interrupted: &Arc<AtomicBool>,
 ) -> Result<Option<Status>, Error> {
     handle(
         Archive::open(path)?.interrupted_by(interrupted),
         engine,
         config,
+        channel,
         interrupted,
     )
+}
+
+/// Writes one progress line on the status channel, before the status word
+/// (`main` writes that). Only when the archive asked with `"progress": true`.
+fn write_progress(channel: Channel, progress: PrintProgress) {
+    let line = format!("{progress}\n");
+    let written = match channel {
+        Channel::Stderr => std::io::stderr().write_all(line.as_bytes()),
+        Channel::Stdout => {
+            let mut stdout = std::io::stdout();
+            stdout
+                .write_all(line.as_bytes())
+                .and_then(|()| stdout.flush())
+        }
+    };
+    if let Err(error) = written {
+        tracing::warn!(%error, "could not write a progress line");
+    }
 }
 
 fn handle(
     archive: Archive,
     engine: Engine<'_>,
     config: &Config,
+    channel: Channel,
     interrupted: &AtomicBool,
 ) -> Result<Option<Status>, Error> {
     let Inspected {
         command,
         plan,
         redact,
+        progress,
     } = archive.inspect()?;
+    let report = move |p: PrintProgress| write_progress(channel, p);
+    let progress: Option<&dyn Fn(PrintProgress)> = match &command {
+        Command::Printer { .. } if progress => Some(&report),
+        _ => None,
+    };
     let status = match &command {
         Command::Start => return Ok(None),
         Command::UsbTest | Command::DiskTest => {
@@ -236,6 +267,7 @@ fn handle(
             &archive,
             &plan,
             redact,
+            progress,
             interrupted,
         )?,
     };
@@ -257,6 +289,7 @@ fn export_to(
         command,
         plan,
         redact,
+        ..
     } = archive.inspect()?;
     tracing::info!(command = command.device_value(), target = ?target, "export into a mounted folder");
     match command {

@@ -87,6 +87,7 @@ fn metadata_status(e: &MetadataError) -> Status {
         MetadataError::MissingDevice
         | MetadataError::UnknownCommand(_)
         | MetadataError::PrintOptions(_)
+        | MetadataError::InvalidProgress(_)
         | MetadataError::UnknownRedaction(_) => Status::ErrorArchiveMetadata,
     }
 }

@@ -874,3 +874,66 @@ fn page_ranges_apply_to_converted_office_documents_on_an_ipp_everywhere_printer(
     let documents = cupsd.ipp_documents();
     assert!(pdf_pages(&documents[2]) > 4, "{}", pdf_pages(&documents[2]));
 }
+
+/// `"progress": true`: a progress line on stderr as each file is handed to
+/// CUPS (and as its pages are counted), then the status word last; without
+/// it, stderr is the status word alone, as the existing client expects.
+#[test]
+fn progress_lines_come_before_the_status_only_when_asked_for() {
+    use sdw_protocol::PrintProgress;
+    let pdf = sdw_devices::print::testpage::pdf();
+    let files: &[(&str, &[u8])] = &[
+        ("secret-name-one.pdf", &pdf),
+        ("secret-name-two.txt", b"notes\n"),
+    ];
+    let cupsd = brother();
+    let run = cupsd.run(&archive_with_metadata(
+        r#"{"device":"printer","progress":true}"#,
+        files,
+    ));
+    run.assert_status("PRINTER_SUCCESS");
+    assert_pjl_jobs(&cupsd, 2);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let (last, before) = lines.split_last().unwrap();
+    assert_eq!(*last, "PRINTER_SUCCESS");
+    let progress: Vec<PrintProgress> = before
+        .iter()
+        .map(|line| {
+            PrintProgress::parse(line.as_bytes())
+                .unwrap_or_else(|| panic!("not a progress line: {line:?}"))
+        })
+        .collect();
+    let files_started: Vec<String> = progress
+        .iter()
+        .filter(|p| p.pages.is_none())
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(files_started, ["PROGRESS 1/2", "PROGRESS 2/2"]);
+    // Page counts follow the line of their own file, in order.
+    let mut current = 0;
+    for p in &progress {
+        match p.pages {
+            None => current = p.file,
+            Some(_) => assert_eq!(p.file, current, "{:?}", run.stderr),
+        }
+    }
+    assert!(!run.stderr.contains("secret-name"));
+    eprintln!("stderr with progress: {:?}", run.stderr);
+
+    // A progress value that is not true, false or null is refused before
+    // any printer, with the status word alone.
+    for bad in [r#""true""#, "1", "{}"] {
+        let run = cupsd.run(&archive_with_metadata(
+            &format!(r#"{{"device":"printer","progress":{bad}}}"#),
+            files,
+        ));
+        run.assert_status("ERROR_ARCHIVE_METADATA");
+        assert_eq!(run.stderr, "ERROR_ARCHIVE_METADATA\n");
+    }
+    assert_pjl_jobs(&cupsd, 2);
+
+    let cupsd = brother();
+    let run = cupsd.run(&archive_with_metadata(r#"{"device":"printer"}"#, files));
+    run.assert_status("PRINTER_SUCCESS");
+    assert_eq!(run.stderr, "PRINTER_SUCCESS\n");
+}

@@ -198,6 +198,9 @@ impl Cli {
         let mut config = ClientConfig {
             source_name: self.source_name.clone(),
             redact: self.command.redaction(),
+            // `print` without --json shows progress on stderr; with --json
+            // the metadata stays exactly what the existing client sends.
+            progress: matches!(self.command, Operation::Print { .. }) && !self.json,
             ..ClientConfig::default()
         };
         if let Some(target) = &self.target {

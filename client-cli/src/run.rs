@@ -238,6 +238,8 @@ enum PrintJob<'a> {
 /// `print-preflight`, `print FILE...` or `print-test`: all start with the
 /// printer preflight.
 fn print(client: &mut Client, job: PrintJob<'_>, chatty: bool, operation: &'static str) -> Report {
+    // Shown whenever the client asked for it (`print` without --json).
+    let show = client.config().progress;
     if let PrintJob::Files(files, _) = &job {
         if let Some(report) = no_usable_file(operation, files) {
             return report;
@@ -260,7 +262,11 @@ fn print(client: &mut Client, job: PrintJob<'_>, chatty: bool, operation: &'stat
         PrintJob::PreflightOnly => return Report::new(operation, Status::PrinterPreflightSuccess),
         PrintJob::Files(files, options) => {
             say(chatty, "Printing...");
-            ready.print_with(files, options, &mut ArchiveBar::on_stderr_terminal())
+            ready.print_with(
+                files,
+                options,
+                &mut ArchiveBar::on_stderr_terminal().showing_print_progress(show),
+            )
         }
         PrintJob::TestPage => {
             say(chatty, "Printing a test page...");

@@ -794,3 +794,54 @@ fn redact_json_lists_what_the_device_writes_in_redaction_txt() {
         "{stderr}"
     );
 }
+
+/// `print` without `--json` asks for progress and shows it on stderr (numbers
+/// only; a malformed line is not shown); with `--json` the metadata stays
+/// what the existing client sends and stderr shows no progress.
+#[test]
+fn print_shows_the_device_sides_progress_on_stderr_unless_json() {
+    let run = Run::new();
+    let fake = fake_qrexec(
+        run.path(),
+        "qrexec-client-vm",
+        r#"case "$(tar -xzOf "$7" metadata.json)" in
+  *printer-preflight*) echo PRINTER_PREFLIGHT_SUCCESS >&2 ;;
+  *'"progress":true'*) printf 'PROGRESS 1/2\nPROGRESS 1/2 pages=3\nPROGRESS 3/2\nPROGRESS 2/2\nPROGRESS 2/2 pages=1\nPRINTER_SUCCESS\n' >&2 ;;
+  *) echo PRINTER_SUCCESS >&2 ;;
+esac"#,
+    );
+    let fake = fake.to_str().unwrap();
+    let pdf = write_file(run.path(), "a.pdf", b"%PDF-1.4\n%%EOF\n");
+    let txt = write_file(run.path(), "b.txt", b"notes\n");
+    let files = [pdf.to_str().unwrap(), txt.to_str().unwrap()];
+
+    let output = run.run(&["--qrexec", fake, "print", files[0], files[1]]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(code(&output), 0, "{stderr}");
+    let members = archive_members(&run.path().join("received.sd-export"));
+    assert_eq!(
+        &members["metadata.json"][..],
+        br#"{"device":"printer","progress":true}"#
+    );
+    let shown: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("Printing file") || l.starts_with("File "))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "Printing file 1 of 2...",
+            "File 1 of 2: 3 pages printed",
+            "Printing file 2 of 2...",
+            "File 2 of 2: 1 page printed",
+        ],
+        "{stderr}"
+    );
+    assert!(!stderr.contains("3 of 2"), "{stderr}");
+
+    let output = run.run(&["--json", "--qrexec", fake, "print", files[0], files[1]]);
+    assert_eq!(json(&output)["status"], "PRINTER_SUCCESS");
+    let members = archive_members(&run.path().join("received.sd-export"));
+    assert_eq!(&members["metadata.json"][..], br#"{"device":"printer"}"#);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("Printing file"));
+}

@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use rustix::fs::{Mode, OFlags};
-use sdw_protocol::{layout, Command, Metadata, Redaction};
+use sdw_protocol::{layout, Command, Metadata, PrintProgress, Redaction};
 use tempfile::TempDir;
 
 use crate::cancel::CancelToken;
@@ -46,6 +46,8 @@ pub struct ArchiveRequest<'a> {
     pub temp_root: Option<&'a Path>,
     /// The `redact` field of `metadata.json`; only sent with `disk` and `printer`.
     pub redact: Option<Redaction>,
+    /// `"progress": true` in `metadata.json`; only sent with `printer`.
+    pub progress: bool,
 }
 
 /// Why an input file was left out.
@@ -91,7 +93,8 @@ pub struct IncludedFile {
     pub bytes: u64,
 }
 
-/// Reports how far the build has got; the CLI draws a progress bar from it.
+/// Reports how far the build has got (the CLI draws a progress bar from it)
+/// and, for a print that asked for it, how far the device side has got.
 pub trait Progress {
     /// The build is about to stream `total_bytes` of file content.
     fn started(&mut self, total_bytes: u64);
@@ -99,6 +102,10 @@ pub trait Progress {
     fn advanced(&mut self, bytes: u64);
     /// The archive is complete (or abandoned).
     fn finished(&mut self);
+    /// The device side reported how far a print has got (only when the
+    /// client asked for it, [`crate::ClientConfig::progress`]). Called on the
+    /// thread that sends, while the device call runs.
+    fn printing(&mut self, _progress: PrintProgress) {}
 }
 
 /// A [`Progress`] that ignores everything.
@@ -226,7 +233,7 @@ pub fn build(
     let redact = request.redact.filter(|_| carries_files);
     writer.append_bytes(
         layout::METADATA_FILE,
-        &Metadata::to_json_with(request.command, redact),
+        &Metadata::to_json_with_progress(request.command, redact, request.progress),
     )?;
     let mut folder = layout::export_data_member("");
     writer.append_dir(&folder)?;
@@ -503,6 +510,7 @@ mod tests {
             source_name: source,
             temp_root: Some(root),
             redact: None,
+            progress: false,
         };
         build(&request, &mut NoProgress, &CancelToken::new())
     }
@@ -576,6 +584,7 @@ mod tests {
                 source_name: None,
                 temp_root: Some(temp_root.path()),
                 redact,
+                progress: false,
             };
             let built = build(&request, &mut NoProgress, &CancelToken::new())
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -753,6 +762,7 @@ mod tests {
             source_name: None,
             temp_root: Some(temp_root.path()),
             redact: None,
+            progress: false,
         };
         let result = build(&request, &mut NoProgress, &cancel);
         assert!(matches!(result, Err(ArchiveError::Cancelled)), "{result:?}");
@@ -786,6 +796,7 @@ mod tests {
             source_name: None,
             temp_root: Some(temp_root.path()),
             redact: None,
+            progress: false,
         };
         let mut counter = Counter(0, 0, false);
         let built = build(&request, &mut counter, &CancelToken::new());

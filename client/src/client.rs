@@ -3,10 +3,11 @@
 //! it, remove the archive. The state machines in [`crate::flow`] borrow the
 //! client mutably, so only one export or print can run at a time.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sdw_protocol::{layout, Command, Redaction, Status};
+use sdw_protocol::{layout, Command, PrintProgress, Redaction, Status};
 
 use crate::archive::{self, ArchiveError, ArchiveRequest, Progress, SkippedFile};
 use crate::flow::{ExportFlow, PrintFlow};
@@ -31,6 +32,10 @@ pub struct ClientConfig {
     /// Asks the device side to redact the files' metadata (`metadata.json`
     /// field `redact`) on `disk` and `printer`; `None` sends no field.
     pub redact: Option<Redaction>,
+    /// Asks the device side for progress lines on `printer` (`metadata.json`
+    /// field `"progress": true`), handed to [`Progress::printing`]; `false`
+    /// sends no field, and the device side answers the status word alone.
+    pub progress: bool,
 }
 
 impl Default for ClientConfig {
@@ -43,6 +48,7 @@ impl Default for ClientConfig {
             probe_timeout: Some(Duration::from_secs(180)),
             transfer_timeout: Some(Duration::from_secs(4 * 3600)),
             redact: None,
+            progress: false,
         }
     }
 }
@@ -132,17 +138,22 @@ impl Client {
             source_name: self.config.source_name.as_deref(),
             temp_root: self.config.temp_root.as_deref(),
             redact: self.config.redact,
+            progress: self.config.progress,
         };
         let built = match archive::build(&request, progress, &self.cancel) {
             Ok(built) => built,
             Err(ArchiveError::Cancelled) => return Ok(Reply::Cancelled),
             Err(e) => return Err(e.into()),
         };
+        let progress = RefCell::new(progress);
+        let report = |p: PrintProgress| progress.borrow_mut().printing(p);
+        let asked = self.config.progress && matches!(command, Command::Printer { .. });
         let delivery = Delivery {
             target: self.target_for(command),
             archive: built.path(),
             device: command.device_value(),
             timeout: self.timeout_for(command),
+            progress: if asked { Some(&report) } else { None },
         };
         tracing::info!(
             target = delivery.target,

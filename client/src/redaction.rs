@@ -212,6 +212,7 @@ mod tests {
                 source_name: Some("Jane Doe"),
                 temp_root: Some(dir.path()),
                 redact: Some(Redaction::BestEffort),
+                progress: false,
             },
             &mut NoProgress,
             &CancelToken::new(),

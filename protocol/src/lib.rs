@@ -11,6 +11,8 @@
 //!   bytes into a command; the passphrase exists only inside [`Command::Disk`],
 //!   the [`PrintOptions`] only inside [`Command::Printer`].
 //!   [`Metadata::parse_request`] also reads the `redact` option ([`Redaction`]).
+//! - [`PrintProgress`]: the opt-in progress lines (`"progress": true`) a
+//!   `printer` command may write before its status word.
 //! - [`Passphrase`]: a secret that redacts itself and is zeroed on drop.
 //! - [`layout`]: the names inside an `.sd-export` archive.
 //!
@@ -23,9 +25,14 @@ mod metadata;
 mod passphrase;
 pub mod print_options;
 pub mod printable;
+mod progress;
 mod status;
 
 pub use metadata::{Command, Metadata, MetadataError, Redaction, Request, MAX_METADATA_BYTES};
 pub use passphrase::Passphrase;
 pub use print_options::PrintOptions;
+pub use progress::{
+    PrintProgress, MAX_PROGRESS_FILES, MAX_PROGRESS_LINES, MAX_PROGRESS_LINE_BYTES,
+    MAX_PROGRESS_PAGES,
+};
 pub use status::{Status, StatusReader, MAX_STATUS_LINE_BYTES};

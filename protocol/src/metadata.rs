@@ -5,7 +5,9 @@
 //! string, only kept for `disk`), `print_options` (optional object, only kept
 //! for `printer`: [`PrintOptions`]), `redact` (optional: `true` or
 //! `"strict"`, see [`Redaction`]; `false` and `null` count as absent, any other
-//! value is refused). Unknown top-level keys (e.g. `encryption_method`) are
+//! value is refused), `progress` (optional: `true` asks a `printer` command
+//! for progress lines before its status word, see [`crate::PrintProgress`];
+//! `false` and `null` count as absent, any other value is refused). Unknown top-level keys (e.g. `encryption_method`) are
 //! ignored; unknown keys inside `print_options` are refused. An empty
 //! `encryption_key` counts as none; an absent or `null` `print_options` is
 //! none (the printer's defaults).
@@ -75,6 +77,9 @@ pub struct Request {
     pub command: Command,
     /// Only meaningful for `disk` and `printer`; ignored by the other commands.
     pub redact: Option<Redaction>,
+    /// `"progress": true`: write progress lines before the status word.
+    /// Only meaningful for `printer`; ignored by the other commands.
+    pub progress: bool,
 }
 
 /// Why `metadata.json` could not become a [`Command`].
@@ -95,6 +100,9 @@ pub enum MetadataError {
     /// `redact` is neither `true`, `"strict"`, `false` nor `null`
     #[error("metadata.json asks for an unknown redaction {0:?}")]
     UnknownRedaction(String),
+    /// `progress` is neither `true`, `false` nor `null`
+    #[error("metadata.json has an invalid progress {0:?}")]
+    InvalidProgress(String),
     /// `print_options` is not an object of known keys with valid values
     #[error("metadata.json has invalid print_options: {0}")]
     PrintOptions(String),
@@ -107,6 +115,7 @@ struct RawMetadata {
     device: Option<serde_json::Value>,
     encryption_key: Option<serde_json::Value>,
     redact: Option<serde_json::Value>,
+    progress: Option<serde_json::Value>,
     print_options: Option<Box<serde_json::value::RawValue>>,
 }
 
@@ -119,6 +128,8 @@ struct OutgoingMetadata<'a> {
     redact: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     print_options: Option<&'a PrintOptions>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    progress: bool,
 }
 
 /// Writes and reads `metadata.json`.
@@ -186,7 +197,20 @@ impl Metadata {
                 )))
             }
         };
-        Ok(Request { command, redact })
+        let progress = match raw.progress {
+            None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(false)) => false,
+            Some(serde_json::Value::Bool(true)) => true,
+            Some(other) => {
+                return Err(MetadataError::InvalidProgress(truncated(
+                    &other.to_string(),
+                )))
+            }
+        };
+        Ok(Request {
+            command,
+            redact,
+            progress,
+        })
     }
 
     /// Serializes a command as the client sends it. The buffer is zeroed on drop
@@ -198,7 +222,19 @@ impl Metadata {
     /// Serializes a command with its `redact` option (left out when `None`, so
     /// that a device side which does not know the field sees today's metadata).
     pub fn to_json_with(command: &Command, redact: Option<Redaction>) -> Zeroizing<Vec<u8>> {
+        Metadata::to_json_with_progress(command, redact, false)
+    }
+
+    /// Serializes a command with its `redact` option and, when `progress` is
+    /// set and the command is `printer`, `"progress": true` (left out
+    /// otherwise, so that the metadata is exactly today's).
+    pub fn to_json_with_progress(
+        command: &Command,
+        redact: Option<Redaction>,
+        progress: bool,
+    ) -> Zeroizing<Vec<u8>> {
         let outgoing = OutgoingMetadata {
+            progress: progress && matches!(command, Command::Printer { .. }),
             redact: redact.map(|r| r.json_value()),
             device: command.device_value(),
             encryption_key: match command {
@@ -577,6 +613,63 @@ mod tests {
             &*Metadata::to_json_with(&Command::Printer { options: None }, Some(Redaction::Strict)),
             br#"{"device":"printer","redact":"strict"}"#
         );
+    }
+
+    #[test]
+    fn reads_the_progress_opt_in_strictly() {
+        let progress = |s: &str| Metadata::parse_request(s.as_bytes()).map(|r| r.progress);
+        assert_eq!(progress(r#"{"device":"printer"}"#), Ok(false));
+        assert_eq!(
+            progress(r#"{"device":"printer","progress":null}"#),
+            Ok(false)
+        );
+        assert_eq!(
+            progress(r#"{"device":"printer","progress":false}"#),
+            Ok(false)
+        );
+        assert_eq!(
+            progress(r#"{"device":"printer","progress":true}"#),
+            Ok(true)
+        );
+        for bad in [
+            r#"{"device":"printer","progress":"true"}"#,
+            r#"{"device":"printer","progress":1}"#,
+            r#"{"device":"printer","progress":{}}"#,
+            r#"{"device":"printer","progress":[true]}"#,
+        ] {
+            assert!(
+                matches!(
+                    Metadata::parse_request(bad.as_bytes()),
+                    Err(MetadataError::InvalidProgress(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse(r#"{"device":"printer","progress":true,"progress":false}"#),
+            Err(MetadataError::NotJsonObject(_))
+        ));
+    }
+
+    #[test]
+    fn writes_progress_only_for_printer_and_only_when_asked() {
+        let printer = Command::Printer { options: None };
+        assert_eq!(
+            &*Metadata::to_json_with_progress(&printer, None, true),
+            br#"{"device":"printer","progress":true}"#
+        );
+        assert_eq!(
+            &*Metadata::to_json_with_progress(&printer, None, false),
+            br#"{"device":"printer"}"#
+        );
+        assert_eq!(
+            &*Metadata::to_json_with_progress(&Command::PrinterTest, None, true),
+            br#"{"device":"printer-test"}"#
+        );
+        let request =
+            Metadata::parse_request(&Metadata::to_json_with_progress(&printer, None, true))
+                .unwrap();
+        assert!(request.progress);
     }
 
     #[test]

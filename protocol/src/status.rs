@@ -203,9 +203,20 @@ impl StatusReader {
     }
 
     /// Reads the next piece of output.
-    pub fn push(&mut self, mut fresh: &[u8]) {
+    pub fn push(&mut self, fresh: &[u8]) {
+        self.push_lines(fresh, |_| {});
+    }
+
+    /// Reads the next piece of output like [`StatusReader::push`], and hands
+    /// each line it completes to `on_line` (without its `\n`; a line cut at
+    /// [`MAX_STATUS_LINE_BYTES`] is not handed on). For the progress lines
+    /// ([`crate::PrintProgress`]) that may come before the status word.
+    pub fn push_lines(&mut self, mut fresh: &[u8], mut on_line: impl FnMut(&[u8])) {
         while let Some(end) = fresh.iter().position(|&b| b == b'\n') {
             self.current.extend(fresh.get(..end).unwrap_or_default());
+            if !self.current.too_long {
+                on_line(&self.current.bytes);
+            }
             if !self.current.is_empty() {
                 let finished = std::mem::take(&mut self.current);
                 let mut spare = self.last.replace(finished).unwrap_or_default();
@@ -389,6 +400,38 @@ mod tests {
             (0usize..3 * MAX_STATUS_LINE_BYTES).prop_map(|n| vec![b'x'; n]),
         ];
         proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    }
+
+    #[test]
+    fn progress_lines_are_handed_on_and_the_status_is_still_the_last_line() {
+        let mut reader = StatusReader::new();
+        let mut lines = Vec::new();
+        let output = b"PROGRESS 1/2\nPROGRESS 1/2 pages=1\r\n\nPROGRESS 2/2\nPRINTER_SUC";
+        for piece in output.chunks(5) {
+            reader.push_lines(piece, |line| lines.push(line.to_vec()));
+        }
+        reader.push_lines(b"CESS\n", |line| lines.push(line.to_vec()));
+        assert_eq!(reader.status(), Status::PrinterSuccess);
+        let progress: Vec<_> = lines
+            .iter()
+            .filter_map(|line| crate::PrintProgress::parse(line))
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            progress,
+            ["PROGRESS 1/2", "PROGRESS 1/2 pages=1", "PROGRESS 2/2"]
+        );
+        // A progress line is never a status: ending on one is unexpected.
+        assert_eq!(
+            Status::from_untrusted_stderr(b"PROGRESS 2/2\n"),
+            Status::UnexpectedReturnStatus
+        );
+        // A line cut for length is not handed on.
+        let mut handed = 0;
+        let long = vec![b'A'; MAX_STATUS_LINE_BYTES + 1];
+        reader.push_lines(&long, |_| handed += 1);
+        reader.push_lines(b"\n", |_| handed += 1);
+        assert_eq!(handed, 0);
     }
 
     proptest! {

@@ -182,6 +182,9 @@ pub struct Inspected {
     pub plan: ExportPlan,
     /// `metadata.json`'s `redact` field.
     pub redact: Option<Redaction>,
+    /// `metadata.json`'s `progress` field: write progress lines before the
+    /// status word ([`sdw_protocol::PrintProgress`]; `printer` only).
+    pub progress: bool,
 }
 
 /// A member of `export_data/` handed to the writer in pass two.
@@ -313,7 +316,11 @@ impl Archive {
             }
         }
         let metadata = metadata.ok_or(ArchiveError::MetadataMissing)?;
-        let sdw_protocol::Request { command, redact } = Metadata::parse_request(&metadata)?;
+        let sdw_protocol::Request {
+            command,
+            redact,
+            progress,
+        } = Metadata::parse_request(&metadata)?;
         let (names, name_bytes) = plan.tree.usage();
         tracing::info!(
             archive = ?self.name,
@@ -330,6 +337,7 @@ impl Archive {
             command,
             plan,
             redact,
+            progress,
         })
     }
 

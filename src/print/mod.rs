@@ -53,7 +53,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sdw_protocol::printable::Refusal;
-use sdw_protocol::{Command, Redaction, Status};
+use sdw_protocol::{Command, PrintProgress, Redaction, Status};
 
 use crate::archive::{Archive, ArchiveError, ExportPlan};
 use crate::config::Config;
@@ -152,7 +152,11 @@ pub enum PrintError {
 /// with [`PrintError::Interrupted`] when `interrupted` is set (SIGTERM,
 /// SIGINT, SIGHUP, by `main`'s handlers). With `redact`, each file's
 /// metadata is redacted before it is staged for CUPS ([`crate::redact`]; the
-/// report goes to the log).
+/// report goes to the log). With `progress`, each file handed to CUPS and
+/// each page count seen is also reported there ([`PrintProgress`]).
+// Each argument is one thing the caller decided; a struct to carry them
+// would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     printers: &dyn Printers,
     config: &Config,
@@ -160,9 +164,11 @@ pub fn run(
     archive: &Archive,
     plan: &ExportPlan,
     redact: Option<Redaction>,
+    progress: Option<&dyn Fn(PrintProgress)>,
     interrupted: &AtomicBool,
 ) -> Result<Status, PrintError> {
     let service = Service {
+        progress,
         printers,
         table: SupportTable::builtin()?,
         job_timeout: config.print.job_timeout,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sdw_protocol::printable::{self, Printable};
-use sdw_protocol::{Command, PrintOptions, Redaction, Status};
+use sdw_protocol::{Command, PrintOptions, PrintProgress, Redaction, Status};
 
 use super::cups::{self, Capabilities, JobState, JobTemplate, PrinterState};
 use super::detect::{self, Ready};
@@ -35,6 +35,8 @@ pub struct Service<'a> {
     pub temp_dir: PathBuf,
     /// Set by a signal: stop at the next check.
     pub interrupted: &'a AtomicBool,
+    /// Where progress goes besides the log (`"progress": true`), if anywhere.
+    pub progress: Option<&'a dyn Fn(PrintProgress)>,
 }
 
 impl Service<'_> {
@@ -211,13 +213,23 @@ impl Service<'_> {
                 "printing file {} of {count}",
                 position + 1
             );
-            self.wait(job)?;
+            self.report(position + 1, count, None);
+            self.wait(job, (position + 1, count))?;
         }
         Ok(())
     }
 
-    /// Waits for a job to reach a final state; `completed` is the only success.
-    fn wait(&self, job: i32) -> Result<(), PrintError> {
+    /// Hands progress on, when asked for, within the wire format's bounds.
+    fn report(&self, file: usize, files: usize, pages: Option<u32>) {
+        if let Some((report, progress)) = self.progress.zip(PrintProgress::new(file, files, pages))
+        {
+            report(progress);
+        }
+    }
+
+    /// Waits for a job (file `position.0` of `position.1`) to reach a final
+    /// state; `completed` is the only success.
+    fn wait(&self, job: i32, position: (usize, usize)) -> Result<(), PrintError> {
         let started = Instant::now();
         let follow = |source| PrintError::Follow { job, source };
         let mut pages_seen = 0;
@@ -234,6 +246,7 @@ impl Service<'_> {
                 if state.state != Some(JobState::Completed) {
                     tracing::info!(job, pages, "pages printed so far");
                 }
+                self.report(position.0, position.1, u32::try_from(pages).ok());
                 pages_seen = pages;
             }
             let printer_reasons = || {

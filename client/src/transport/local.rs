@@ -88,6 +88,6 @@ impl Transport for Local {
             status_stream: StatusStream::Stderr,
             timeout: delivery.timeout,
         };
-        process::run(&spec, cancel)
+        process::run(&spec, cancel, delivery.progress)
     }
 }

@@ -15,13 +15,13 @@ mod qrexec;
 use std::path::Path;
 use std::time::Duration;
 
-use sdw_protocol::Status;
+use sdw_protocol::{PrintProgress, Status};
 
 pub use local::Local;
 pub use qrexec::{ExportService, OpenInVm, DEFAULT_QREXEC_CLIENT};
 
 /// One hand-over of an archive.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Delivery<'a> {
     /// The qube to call, e.g. `sd-devices`.
     pub target: &'a str,
@@ -30,6 +30,22 @@ pub struct Delivery<'a> {
     pub device: &'static str,
     /// Give up (and kill the child) after this long.
     pub timeout: Option<Duration>,
+    /// Where the progress lines read before the status go, when the archive
+    /// asked for them (`"progress": true`); called on the delivering thread.
+    /// `None`: progress lines are only skipped.
+    pub progress: Option<&'a dyn Fn(PrintProgress)>,
+}
+
+impl std::fmt::Debug for Delivery<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("target", &self.target)
+            .field("archive", &self.archive)
+            .field("device", &self.device)
+            .field("timeout", &self.timeout)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 /// How a hand-over ended, when it did not fail.

@@ -4,6 +4,12 @@
 //! what it says is logged, truncated), and waits for it while
 //! watching the cancel token and the deadline. On cancellation or timeout the
 //! whole process group is killed, so nothing the child started is left behind.
+//!
+//! When the caller wants progress, each complete line of the status stream
+//! that is exactly a progress line ([`PrintProgress::parse`]; anything else is
+//! skipped, never an error) is handed to it on the calling thread, at most
+//! [`MAX_PROGRESS_LINES`] of them. The status is read as before: the last
+//! non-empty line, so a progress line is never taken for a status.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -16,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process_group, Pid, Signal};
-use sdw_protocol::{Status, StatusReader};
+use sdw_protocol::{PrintProgress, Status, StatusReader, MAX_PROGRESS_LINES};
 
 use super::{Answer, TransportError};
 use crate::CancelToken;
@@ -50,7 +56,11 @@ pub(super) struct ChildSpec {
 /// A child that exits with a known status word is believed whatever its exit
 /// code; one that exits non-zero without one is a [`TransportError::Failed`];
 /// one that exits 0 with anything else gives [`Status::UnexpectedReturnStatus`].
-pub(super) fn run(spec: &ChildSpec, cancel: &CancelToken) -> Result<Answer, TransportError> {
+pub(super) fn run(
+    spec: &ChildSpec,
+    cancel: &CancelToken,
+    progress: Option<&dyn Fn(PrintProgress)>,
+) -> Result<Answer, TransportError> {
     let program = spec.program.to_string_lossy().into_owned();
     let mut command = Command::new(&spec.program);
     command
@@ -72,8 +82,23 @@ pub(super) fn run(spec: &ChildSpec, cancel: &CancelToken) -> Result<Answer, Tran
     if let (Some(stdin), Some(path)) = (child.stdin.take(), spec.stdin_file.clone()) {
         feed_stdin(stdin, path);
     }
-    let stdout = child.stdout.take().map(|pipe| read_status(pipe, "stdout"));
-    let stderr = child.stderr.take().map(|pipe| read_status(pipe, "stderr"));
+    let (progress_tx, progress_rx) = mpsc::channel();
+    let wanted =
+        |stream| (progress.is_some() && spec.status_stream == stream).then(|| progress_tx.clone());
+    let stdout = child
+        .stdout
+        .take()
+        .map(|pipe| read_status(pipe, "stdout", wanted(StatusStream::Stdout)));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|pipe| read_status(pipe, "stderr", wanted(StatusStream::Stderr)));
+    drop(progress_tx);
+    let hand_on = || {
+        if let Some(report) = progress {
+            progress_rx.try_iter().for_each(report);
+        }
+    };
 
     let deadline = spec
         .timeout
@@ -81,7 +106,7 @@ pub(super) fn run(spec: &ChildSpec, cancel: &CancelToken) -> Result<Answer, Tran
     let exit = loop {
         match child.try_wait() {
             Ok(Some(exit)) => break exit,
-            Ok(None) => {}
+            Ok(None) => hand_on(),
             Err(source) => {
                 kill_group(&mut child);
                 return Err(TransportError::Wait { program, source });
@@ -111,6 +136,7 @@ pub(super) fn run(spec: &ChildSpec, cancel: &CancelToken) -> Result<Answer, Tran
         tracing::warn!(program = %program, "output still open after exit: killing what is left");
         kill_group(&mut child);
     }
+    hand_on();
     let status = match spec.status_stream {
         StatusStream::Stderr => stderr,
         StatusStream::Stdout => stdout,
@@ -185,12 +211,19 @@ impl StatusPipe {
     }
 }
 
-fn read_status(mut pipe: impl Read + Send + 'static, label: &'static str) -> StatusPipe {
+/// Reads `pipe` into a [`StatusReader`] on a thread; with `progress`, sends
+/// it the pipe's progress lines, at most [`MAX_PROGRESS_LINES`].
+fn read_status(
+    mut pipe: impl Read + Send + 'static,
+    label: &'static str,
+    progress: Option<mpsc::Sender<PrintProgress>>,
+) -> StatusPipe {
     let reader = Arc::new(Mutex::new(StatusReader::new()));
     let (closed_tx, closed) = mpsc::channel();
     let shared = Arc::clone(&reader);
     std::thread::spawn(move || {
         let mut chunk = [0u8; 8192];
+        let mut sent = 0usize;
         loop {
             match pipe.read(&mut chunk) {
                 Ok(0) => break,
@@ -204,7 +237,17 @@ fn read_status(mut pipe: impl Read + Send + 'static, label: &'static str) -> Sta
                     shared
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .push(fresh);
+                        .push_lines(fresh, |line| {
+                            let Some(tx) = progress.as_ref().filter(|_| sent < MAX_PROGRESS_LINES)
+                            else {
+                                return;
+                            };
+                            if let Some(p) = PrintProgress::parse(line) {
+                                sent += 1;
+                                // The receiver may be gone after a kill.
+                                let _ = tx.send(p);
+                            }
+                        });
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,

@@ -57,7 +57,7 @@ impl Transport for OpenInVm {
             status_stream: StatusStream::Stderr,
             timeout: delivery.timeout,
         };
-        process::run(&spec, cancel)
+        process::run(&spec, cancel, delivery.progress)
     }
 }
 
@@ -99,6 +99,6 @@ impl Transport for ExportService {
             status_stream: StatusStream::Stdout,
             timeout: delivery.timeout,
         };
-        process::run(&spec, cancel)
+        process::run(&spec, cancel, delivery.progress)
     }
 }
