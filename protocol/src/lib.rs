@@ -25,7 +25,9 @@ pub mod print_options;
 pub mod printable;
 mod status;
 
-pub use metadata::{Command, Metadata, MetadataError, Redaction, Request, MAX_METADATA_BYTES};
+pub use metadata::{
+    parse_print_options, Command, Metadata, MetadataError, Redaction, Request, MAX_METADATA_BYTES,
+};
 pub use passphrase::Passphrase;
 pub use print_options::PrintOptions;
 pub use status::{Status, StatusReader, MAX_STATUS_LINE_BYTES};
