@@ -17,7 +17,10 @@
 //! 5. `printer` with `print_options` only: ask the queue what it supports
 //!    ([`cups::Cups::capabilities`]) and refuse an option it cannot honour
 //!    ([`PrintError::OptionUnsupported`]) before anything is converted or
-//!    printed ([`job_template`]).
+//!    printed ([`job_template`]). Without `print_options`, when the qube has
+//!    a display, the options come from the print dialog ([`dialog`], its own
+//!    process) and are checked the same way; Cancel prints nothing
+//!    ([`PrintError::Cancelled`]).
 //! 6. Convert office documents to PDF and text in other encodings to UTF-8
 //!    ([`convert`]), then print each file, with the options as IPP job
 //!    template attributes, and wait for each job to reach a final state,
@@ -34,6 +37,7 @@
 
 pub mod convert;
 pub mod cups;
+pub mod dialog;
 pub mod support;
 pub mod testpage;
 pub mod usb;
@@ -123,6 +127,10 @@ pub enum PrintError {
     Reencode { index: usize, source: ConvertError },
     #[error("interrupted by a signal")]
     Interrupted,
+    #[error(transparent)]
+    Dialog(#[from] dialog::DialogError),
+    #[error("the journalist cancelled the print dialog: nothing printed")]
+    Cancelled,
     #[error("reading what the printer supports failed: {0}")]
     Capabilities(CupsError),
     #[error("the printer cannot honour {option}: {reason}")]
@@ -256,7 +264,15 @@ impl Service<'_> {
                 self.prepare()?;
                 let template = match options {
                     Some(options) => self.template_for(options)?,
-                    None => JobTemplate::default(),
+                    // No print_options: the journalist chooses in the print
+                    // dialog when there is a display.
+                    None => {
+                        match dialog::ask(QUEUE, &dialog::display_name(plan), self.interrupted)? {
+                            None => JobTemplate::default(),
+                            Some(dialog::Choice::Print(chosen)) => self.template_for(&chosen)?,
+                            Some(dialog::Choice::Cancelled) => return Err(PrintError::Cancelled),
+                        }
+                    }
                 };
                 convert_all(&mut staged, work.path(), self.interrupted)?;
                 self.print(&staged, &template)?;
