@@ -476,6 +476,11 @@ impl Cupsd {
     /// Starts `sdw-devices ARCHIVE` as [`Cupsd::run`] does, without waiting:
     /// for tests that signal it.
     pub fn spawn(&self, archive: &[u8]) -> Child {
+        self.spawn_env(archive, &[])
+    }
+
+    /// [`Cupsd::spawn`] with more environment variables.
+    pub fn spawn_env(&self, archive: &[u8], extra: &[(&str, &str)]) -> Child {
         let path = self.root.join("test/spawned.sd-export");
         fs::write(&path, archive).unwrap();
         Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
@@ -488,6 +493,7 @@ impl Cupsd {
             .env("CUPS_SERVER", self.socket())
             .env("SDW_PRINT_SIMULATED_USB", self.usb_file())
             .env("SDW_PRINT_JOB_TIMEOUT_SECS", "120")
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
