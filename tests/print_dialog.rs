@@ -227,6 +227,41 @@ fn copies_and_pages_chosen_in_the_dialog_are_what_cupsd_prints() {
 }
 
 #[test]
+fn sides_paper_and_orientation_chosen_in_the_dialog_are_what_cupsd_prints() {
+    let Some(x) = Xvfb::start() else { return };
+    let cupsd = brother();
+    let (child, _window) = open_dialog(&cupsd, &x);
+    // The pointer away from where the drop-down lists open (a list item
+    // under the pointer is chosen over the keyboard's).
+    x.xdotool(&["mousemove", "1010", "760"]);
+    // The Page Setup tab; each drop-down opens with Space, and the first
+    // item is focused: Down and Return choose the second.
+    x.keys(&["ctrl+Page_Down"]);
+    // Two-sided (Alt+W): One Sided -> Long Edge (Standard).
+    x.keys(&["alt+w", "space", "Down", "Return"]);
+    // Orientation (Alt+I): Portrait -> Landscape.
+    x.keys(&["alt+i", "space", "Down", "Return"]);
+    // Paper size, the field before Orientation: A4 -> A5.
+    x.keys(&["shift+Tab", "space", "Down", "Return"]);
+    // Back to General, where Alt+P is only Print.
+    x.keys(&["ctrl+Page_Up", "alt+p"]);
+    let run = cupsd.finish(child, Duration::from_secs(120));
+    run.assert_status("PRINTER_SUCCESS");
+    let attributes = cupsd.job_attributes("sdw-printer");
+    for expected in [
+        "sides (keyword) = two-sided-long-edge",
+        "media (keyword) = iso_a5_148x210mm",
+        "orientation-requested (enum) = landscape",
+    ] {
+        assert!(attributes.contains(expected), "{expected}:\n{attributes}");
+    }
+    for absent in ["copies (", "page-ranges (", "print-color-mode ("] {
+        assert!(!attributes.contains(absent), "{absent}:\n{attributes}");
+    }
+    assert_eq!(cupsd.jobs().len(), 1);
+}
+
+#[test]
 fn cancel_in_the_dialog_prints_nothing_and_answers_error_print() {
     let Some(x) = Xvfb::start() else { return };
     let cupsd = brother();
