@@ -9,6 +9,7 @@
 //! | `CUPS_SERVER`                | cupsd: a socket path or `host[:port]` | `/run/cups/cups.sock` when it exists, else `localhost:631` |
 //! | `SDW_PRINT_JOB_TIMEOUT_SECS` | how long one print job may take    | 300                              |
 //! | `TMPDIR`                     | where private work folders go      | `/tmp`                           |
+//! | `DISPLAY`, `WAYLAND_DISPLAY` | whether a print without `print_options` opens the print dialog | neither: no dialog |
 //!
 //! Which drives and printers are used (real or simulated) is no part of the
 //! configuration: only the `--sim DIR` argument chooses the simulator. Where
@@ -44,6 +45,9 @@ pub struct PrintConfig {
     pub cups_server: Server,
     /// How long one job may take to reach a final state.
     pub job_timeout: Duration,
+    /// Whether the qube has a display (`DISPLAY` or `WAYLAND_DISPLAY` set and
+    /// not empty): a print without `print_options` then opens the print dialog.
+    pub display: bool,
 }
 
 impl Config {
@@ -72,12 +76,16 @@ impl Config {
             .and_then(|s| s.trim().parse::<u64>().ok())
             .filter(|&s| s > 0)
             .map_or(JOB_TIMEOUT, Duration::from_secs);
+        let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|name| var(name).is_some_and(|v| !v.is_empty()));
         Config {
             log_dir,
             temp_dir,
             print: PrintConfig {
                 cups_server,
                 job_timeout,
+                display,
             },
         }
     }

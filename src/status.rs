@@ -115,6 +115,12 @@ fn print_status(e: &PrintError) -> Status {
         | PrintError::Convert { .. }
         | PrintError::Reencode { .. }
         | PrintError::Interrupted
+        // The print dialog gave no usable answer.
+        | PrintError::Dialog(_)
+        // Cancel in the print dialog: a print that did not happen. Both
+        // existing clients show ERROR_PRINT as "printing failed" (never as
+        // success); docs/printing.md says why this word.
+        | PrintError::Cancelled
         | PrintError::Submit { .. }
         | PrintError::Follow { .. }
         | PrintError::JobFailed { .. }

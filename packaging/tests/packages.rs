@@ -192,6 +192,9 @@ fn sdw_devices_deb_takes_over_from_securedrop_export() {
         "libc6",
         "libcryptsetup12",
         "libudev1",
+        // sdw-print-dialog (GTK 4)
+        "libglib2.0-0",
+        "libgtk-4-1",
         // declared
         "sudo",
         "cups",
@@ -220,6 +223,7 @@ fn sdw_devices_deb_takes_over_from_securedrop_export() {
         ("/usr/bin/sdw-devices", file(0o755)),
         ("/usr/bin/send-to-usb", link("sdw-devices")),
         ("/usr/libexec/sdw-devices/sdw-devices-helper", file(0o755)),
+        ("/usr/libexec/sdw-devices/sdw-print-dialog", file(0o755)),
         ("/etc/sudoers.d/sdw-devices", file(0o440)),
         ("/etc/qubes-rpc/securedrop.Export", file(0o755)),
         ("/usr/share/applications/send-to-usb.desktop", file(0o644)),

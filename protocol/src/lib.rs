@@ -28,7 +28,9 @@ pub mod printable;
 mod progress;
 mod status;
 
-pub use metadata::{Command, Metadata, MetadataError, Redaction, Request, MAX_METADATA_BYTES};
+pub use metadata::{
+    parse_print_options, Command, Metadata, MetadataError, Redaction, Request, MAX_METADATA_BYTES,
+};
 pub use passphrase::Passphrase;
 pub use print_options::PrintOptions;
 pub use progress::{

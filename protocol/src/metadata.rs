@@ -257,6 +257,19 @@ impl Metadata {
     }
 }
 
+/// `print_options` given on their own (as the device side's print dialog
+/// answers them), with exactly the rules of `print_options` in
+/// `metadata.json`: `null` is none; anything else must be an object of known
+/// keys, each at most once, with valid values.
+pub fn parse_print_options(text: &str) -> Result<Option<PrintOptions>, MetadataError> {
+    if text.len() > MAX_METADATA_BYTES {
+        return Err(MetadataError::PrintOptions("too long".into()));
+    }
+    let raw: Box<serde_json::value::RawValue> = serde_json::from_str(text)
+        .map_err(|e| MetadataError::PrintOptions(e.to_string().chars().take(160).collect()))?;
+    print_options(Some(&raw))
+}
+
 /// `print_options`: absent or `null` is none; anything else must be an
 /// object of known keys, each at most once, with valid values.
 fn print_options(
@@ -676,5 +689,31 @@ mod tests {
     fn errors_never_carry_the_passphrase() {
         let err = parse(r#"{"device":"nope","encryption_key":"topsecret"}"#).err();
         assert!(!format!("{err:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn print_options_on_their_own_follow_the_metadata_rules() {
+        let options = parse_print_options(r#"{"copies":2,"page_ranges":"1-3"}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(options.copies.map(|c| c.get()), Some(2));
+        assert_eq!(options.page_ranges.unwrap().to_string(), "1-3");
+        assert_eq!(parse_print_options("null"), Ok(None));
+        for refused in [
+            r#"{"copies":2,"copies":3}"#,
+            r#"{"pages":"1"}"#,
+            r#"{"copies":0}"#,
+            r#"[1]"#,
+            "",
+            "{",
+        ] {
+            assert!(
+                matches!(
+                    parse_print_options(refused),
+                    Err(MetadataError::PrintOptions(_))
+                ),
+                "{refused}"
+            );
+        }
     }
 }

@@ -17,7 +17,10 @@
 //!    the archive's `print_options`, each checked against what the queue
 //!    supports ([`service::job_template`]), refused
 //!    ([`PrintError::OptionUnsupported`]) before anything is converted or
-//!    printed.
+//!    printed. Without `print_options`, when the qube has a display, the
+//!    options come from the print dialog ([`dialog`], its own process) and
+//!    are checked the same way; Cancel prints nothing
+//!    ([`PrintError::Cancelled`]).
 //! 6. Convert office documents to PDF and text in other encodings to UTF-8
 //!    ([`stage::convert_all`], [`convert`]), then print each file, with the
 //!    options as IPP job template attributes, and wait for each job to reach
@@ -41,6 +44,7 @@
 pub mod convert;
 pub mod cups;
 pub mod detect;
+pub mod dialog;
 pub mod http;
 pub mod printers;
 pub mod service;
@@ -120,6 +124,10 @@ pub enum PrintError {
     Reencode { index: usize, source: ConvertError },
     #[error("interrupted by a signal")]
     Interrupted,
+    #[error(transparent)]
+    Dialog(#[from] dialog::DialogError),
+    #[error("the journalist cancelled the print dialog: nothing printed")]
+    Cancelled,
     #[error("reading what the printer supports failed: {0}")]
     Capabilities(CupsError),
     #[error("the printer cannot honour {option}: {reason}")]
@@ -172,6 +180,7 @@ pub fn run(
         printers,
         table: SupportTable::builtin()?,
         job_timeout: config.print.job_timeout,
+        display: config.print.display,
         temp_dir: config.temp_dir.clone(),
         interrupted,
     };

@@ -65,6 +65,11 @@ pub trait Printers {
     fn job(&self, job_id: i32) -> Result<JobStatus, CupsError>;
     /// `Cancel-Job`, purging its files.
     fn cancel(&self, job_id: i32) -> Result<(), CupsError>;
+    /// The print dialog program ([`super::dialog`]): the installed
+    /// [`super::dialog::DIALOG_PATH`].
+    fn dialog_program(&self) -> PathBuf {
+        PathBuf::from(super::dialog::DIALOG_PATH)
+    }
 }
 
 /// The real USB bus (udev) and a CUPS server.
@@ -84,6 +89,7 @@ impl RealPrinters {
 #[derive(Debug)]
 pub struct SimPrinters {
     file: PathBuf,
+    dialog: PathBuf,
     cups: Cups,
 }
 
@@ -93,6 +99,7 @@ impl SimPrinters {
         tracing::warn!(?dir, "SIMULATED USB printers (--sim)");
         SimPrinters {
             file: dir.join("printers.json"),
+            dialog: dir.join("sdw-print-dialog"),
             cups,
         }
     }
@@ -204,6 +211,15 @@ impl Printers for RealPrinters {
 impl Printers for SimPrinters {
     fn scan(&self) -> Result<Vec<UsbPrinter>, UsbError> {
         read_sim(&self.file)
+    }
+    /// `DIR/sdw-print-dialog` when the test put one there, else the
+    /// installed dialog.
+    fn dialog_program(&self) -> PathBuf {
+        if self.dialog.exists() {
+            self.dialog.clone()
+        } else {
+            PathBuf::from(super::dialog::DIALOG_PATH)
+        }
     }
     cups_operations!();
 }

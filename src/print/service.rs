@@ -19,7 +19,7 @@ use super::cups::{self, Capabilities, JobState, JobTemplate, PrinterState};
 use super::detect::{self, Ready};
 use super::stage::{self, Staged};
 use super::support::SupportTable;
-use super::{check, pause, testpage, PrintError, Printers, QUEUE};
+use super::{check, dialog, pause, testpage, PrintError, Printers, QUEUE};
 use crate::archive::{Archive, ExportPlan};
 
 /// How long cupsd may take to build a queue's driver after setting it up.
@@ -35,6 +35,8 @@ pub struct Service<'a> {
     pub temp_dir: PathBuf,
     /// Set by a signal: stop at the next check.
     pub interrupted: &'a AtomicBool,
+    /// Whether the qube has a display for the print dialog.
+    pub display: bool,
     /// Where progress goes besides the log (`"progress": true`), if anywhere.
     pub progress: Option<&'a dyn Fn(PrintProgress)>,
 }
@@ -86,7 +88,22 @@ impl Service<'_> {
                     return Err(PrintError::NothingToPrint);
                 }
                 self.prepare()?;
-                let template = self.job_template(options.as_ref())?;
+                let template = match options {
+                    Some(options) => self.job_template(Some(options))?,
+                    // No print_options: the journalist chooses in the print
+                    // dialog when the qube has a display.
+                    None => match dialog::ask(
+                        &self.printers.dialog_program(),
+                        self.display,
+                        QUEUE,
+                        &dialog::display_name(plan),
+                        self.interrupted,
+                    )? {
+                        None => JobTemplate::default(),
+                        Some(dialog::Choice::Print(chosen)) => self.job_template(Some(&chosen))?,
+                        Some(dialog::Choice::Cancelled) => return Err(PrintError::Cancelled),
+                    },
+                };
                 stage::convert_all(&mut staged, work.path(), self.interrupted)?;
                 self.print(&staged, &template)?;
                 Ok(Status::PrinterSuccess)

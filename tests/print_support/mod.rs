@@ -223,6 +223,14 @@ impl Cupsd {
         let _ = fs::remove_file(self.root.join("test/devices-driverless"));
     }
 
+    /// Puts `program` where `sdw-devices --sim DIR` looks for the print
+    /// dialog (`DIR/sdw-print-dialog`, a symbolic link).
+    pub fn install_dialog(&self, program: &Path) {
+        let link = self.sim_dir().join("sdw-print-dialog");
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(program, link).unwrap();
+    }
+
     /// The folder `sdw-devices --sim` is given.
     fn sim_dir(&self) -> PathBuf {
         self.root.join("test")
@@ -489,6 +497,11 @@ impl Cupsd {
     /// Starts `sdw-devices ARCHIVE` as [`Cupsd::run`] does, without waiting:
     /// for tests that signal it.
     pub fn spawn(&self, archive: &[u8]) -> Child {
+        self.spawn_env(archive, &[])
+    }
+
+    /// [`Cupsd::spawn`] with more environment variables.
+    pub fn spawn_env(&self, archive: &[u8], extra: &[(&str, &str)]) -> Child {
         let path = self.root.join("test/spawned.sd-export");
         fs::write(&path, archive).unwrap();
         Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
@@ -502,6 +515,7 @@ impl Cupsd {
             .env("SDW_LOG_DIR", self.root.join("home/logs"))
             .env("CUPS_SERVER", self.socket())
             .env("SDW_PRINT_JOB_TIMEOUT_SECS", "120")
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
