@@ -14,7 +14,8 @@
 //!
 //! Arguments are parsed by hand rather than with clap: a usage error must still
 //! end in exactly one status word, and clap would print help text. An archive
-//! literally named `--help` or `--version` is read as the option: the handler
+//! literally named `--help`, `-h`, `--version`, `-V` or `export` is read as the
+//! option (or, for `export` alone, as a usage error): the handler
 //! is always given an absolute path (`qopen-in-vm` hands it a file in a fresh
 //! temporary folder), and `./--help` names such a file by hand.
 
@@ -112,8 +113,10 @@ impl Invocation {
                 target: target.into(),
             }),
             (["qrexec-service"], _) => Ok(Invocation::QrexecService),
-            (["--version"], _) => Ok(Invocation::Version),
-            (["--help"], _) => Ok(Invocation::Help),
+            (["--version" | "-V"], _) => Ok(Invocation::Version),
+            (["--help" | "-h"], _) => Ok(Invocation::Help),
+            // `export` alone is a mistyped `export ARCHIVE --to DIR`, not an archive.
+            (["export"], _) => Err(Error::Usage(USAGE.into())),
             (_, [archive]) => Ok(Invocation::HandleArchive(archive.into())),
             _ => Err(Error::Usage(USAGE.into())),
         }
@@ -131,6 +134,8 @@ impl Invocation {
                  \x20                                      also installed as send-to-usb)\n\
                  \x20 sdw-devices export ARCHIVE --to DIR  export a disk archive into a folder already mounted\n\
                  \x20 sdw-devices qrexec-service           the securedrop.Export service: archive on stdin\n\
+                 \x20 sdw-devices --sim DIR ...            any of the above against simulated drives and\n\
+                 \x20                                      printers in DIR (tests; docs/lab.md, docs/printing.md)\n\
                  \x20 sdw-devices --version | --help\n\n\
                  One status word is written on stderr (on stdout for qrexec-service), last, and the\n\
                  exit code is always 0. A printer archive with \"progress\": true also gets\n\
@@ -420,6 +425,12 @@ mod tests {
         assert!(Invocation::parse(&args(&["--sim", "/tmp/drives"])).is_err());
         assert!(Invocation::parse(&args(&[])).is_err());
         assert!(Invocation::parse(&args(&["--help", "x"])).is_err());
+        assert_eq!(Invocation::parse(&args(&["-h"])).unwrap(), Invocation::Help);
+        assert_eq!(
+            Invocation::parse(&args(&["-V"])).unwrap(),
+            Invocation::Version
+        );
+        assert!(Invocation::parse(&args(&["export"])).is_err());
         assert!(Invocation::parse(&args(&["a", "b"])).is_err());
     }
 }
