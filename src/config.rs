@@ -18,10 +18,64 @@
 //! it no environment.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::print::cups::Server;
+/// The system's CUPS domain socket (Debian's libcups default).
+pub const SYSTEM_SOCKET: &str = "/run/cups/cups.sock";
+/// Where cupsd listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Server {
+    Socket(PathBuf),
+    Tcp { host: String, port: u16 },
+}
+
+impl Server {
+    /// The server libcups uses without `CUPS_SERVER`: the system socket
+    /// when it exists, else `localhost:631`.
+    pub fn system_default() -> Server {
+        if Path::new(SYSTEM_SOCKET).exists() {
+            Server::Socket(PathBuf::from(SYSTEM_SOCKET))
+        } else {
+            Server::Tcp {
+                host: "localhost".into(),
+                port: 631,
+            }
+        }
+    }
+
+    /// Parses a `CUPS_SERVER` value: `/path/to/socket`, `host`, `host:port`,
+    /// `[v6]:port`, each optionally followed by `/version=...`.
+    pub fn parse(value: &str) -> Server {
+        if value.starts_with('/') {
+            return Server::Socket(PathBuf::from(value));
+        }
+        let value = value.split('/').next().unwrap_or(value);
+        let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+            match rest.split_once(']') {
+                Some((host, tail)) => (host, tail.strip_prefix(':')),
+                None => (rest, None),
+            }
+        } else {
+            match value.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (value, None),
+            }
+        };
+        Server::Tcp {
+            host: host.to_owned(),
+            port: port.and_then(|p| p.parse().ok()).unwrap_or(631),
+        }
+    }
+
+    /// The server as logs and errors name it.
+    pub fn describe(&self) -> String {
+        match self {
+            Server::Socket(path) => path.display().to_string(),
+            Server::Tcp { host, port } => format!("{host}:{port}"),
+        }
+    }
+}
 
 /// How long one print job may take to reach a final state, unless
 /// `SDW_PRINT_JOB_TIMEOUT_SECS` says otherwise.
@@ -94,6 +148,35 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cups_server_values_parse_like_libcups() {
+        assert_eq!(
+            Server::parse("/tmp/x/cups.sock"),
+            Server::Socket("/tmp/x/cups.sock".into())
+        );
+        assert_eq!(
+            Server::parse("printhost"),
+            Server::Tcp {
+                host: "printhost".into(),
+                port: 631
+            }
+        );
+        assert_eq!(
+            Server::parse("localhost:8631/version=1.1"),
+            Server::Tcp {
+                host: "localhost".into(),
+                port: 8631
+            }
+        );
+        assert_eq!(
+            Server::parse("[::1]:6310"),
+            Server::Tcp {
+                host: "::1".into(),
+                port: 6310
+            }
+        );
+    }
 
     fn config(vars: &[(&str, &str)]) -> Config {
         let vars: Vec<(String, OsString)> = vars

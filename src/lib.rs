@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod device;
 pub(crate) mod disk;
+pub(crate) mod filesystem;
 pub mod hardening;
 pub mod log;
 pub(crate) mod names;

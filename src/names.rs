@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::volume::Filesystem;
+use crate::filesystem::Filesystem;
 
 /// Linux's `PATH_MAX` (bytes, with the terminating NUL).
 pub const PATH_MAX: usize = 4096;

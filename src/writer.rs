@@ -29,8 +29,8 @@ use nix::sys::statvfs::statvfs;
 use sdw_protocol::layout::{EXPORT_DATA_DIR, EXPORT_FOLDER_PREFIX};
 
 use crate::archive::{Archive, ArchiveError, ExportMember, ExportPlan, PlannedMember};
+use crate::filesystem::Filesystem;
 use crate::names::{LimitError, Member, NamePlan};
-use crate::volume::Filesystem;
 
 const COPY_BUFFER_BYTES: usize = 1024 * 1024;
 /// Space kept free beyond the data itself: folders, metadata, rounding.
@@ -56,7 +56,7 @@ pub enum WriteError {
     #[error(transparent)]
     Archive(#[from] ArchiveError),
     #[error(transparent)]
-    Redaction(#[from] crate::redact::RedactError),
+    Redaction(#[from] sdw_redact::RedactError),
 }
 
 /// Receives write progress: bytes written so far out of the total.

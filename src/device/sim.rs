@@ -24,8 +24,9 @@ use sdw_protocol::Passphrase;
 use serde::{Deserialize, Serialize};
 
 use crate::device::real::crypt::mapping_name;
+use crate::device::VolumeError;
 use crate::device::{Devices, Drive, Mapping, MountPoint, ScanError, Signature, Volume};
-use crate::volume::{Filesystem, VolumeError};
+use crate::filesystem::Filesystem;
 use crate::writer;
 
 /// The simulated drives of one directory.

@@ -1,4 +1,4 @@
-//! (fx) The HTTP/1.1 transport to cupsd: where it listens ([`Server`]), one
+//! (fx) The HTTP/1.1 transport to cupsd ([`Server`], from the configuration): one
 //! `POST` per request (`Connection: close`) over its domain socket or TCP
 //! ([`post`]), and the answer read back with `httparse`, bounded in size
 //! ([`read_response`]). What the body means (IPP) is [`super::cups`]' job.
@@ -7,71 +7,16 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The system's CUPS domain socket (Debian's libcups default).
-pub const SYSTEM_SOCKET: &str = "/run/cups/cups.sock";
+pub use crate::config::Server;
+
 /// Largest answer body read (a PPD list for one make is far below this).
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Largest status line and headers read.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most headers one answer may have.
 const MAX_HEADERS: usize = 64;
-
-/// Where cupsd listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Server {
-    Socket(PathBuf),
-    Tcp { host: String, port: u16 },
-}
-
-impl Server {
-    /// The server libcups uses without `CUPS_SERVER`: the system socket
-    /// when it exists, else `localhost:631`.
-    pub fn system_default() -> Server {
-        if Path::new(SYSTEM_SOCKET).exists() {
-            Server::Socket(PathBuf::from(SYSTEM_SOCKET))
-        } else {
-            Server::Tcp {
-                host: "localhost".into(),
-                port: 631,
-            }
-        }
-    }
-
-    /// Parses a `CUPS_SERVER` value: `/path/to/socket`, `host`, `host:port`,
-    /// `[v6]:port`, each optionally followed by `/version=...`.
-    pub fn parse(value: &str) -> Server {
-        if value.starts_with('/') {
-            return Server::Socket(PathBuf::from(value));
-        }
-        let value = value.split('/').next().unwrap_or(value);
-        let (host, port) = if let Some(rest) = value.strip_prefix('[') {
-            match rest.split_once(']') {
-                Some((host, tail)) => (host, tail.strip_prefix(':')),
-                None => (rest, None),
-            }
-        } else {
-            match value.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (value, None),
-            }
-        };
-        Server::Tcp {
-            host: host.to_owned(),
-            port: port.and_then(|p| p.parse().ok()).unwrap_or(631),
-        }
-    }
-
-    /// The server as logs and errors name it.
-    pub fn describe(&self) -> String {
-        match self {
-            Server::Socket(path) => path.display().to_string(),
-            Server::Tcp { host, port } => format!("{host}:{port}"),
-        }
-    }
-}
 
 /// A failure of the transport.
 #[derive(Debug, thiserror::Error)]
@@ -304,35 +249,6 @@ pub fn read_response(mut stream: impl Read) -> Result<Response, HttpError> {
 mod tests {
     use super::*;
     use std::io::Cursor;
-
-    #[test]
-    fn cups_server_values_parse_like_libcups() {
-        assert_eq!(
-            Server::parse("/tmp/x/cups.sock"),
-            Server::Socket("/tmp/x/cups.sock".into())
-        );
-        assert_eq!(
-            Server::parse("printhost"),
-            Server::Tcp {
-                host: "printhost".into(),
-                port: 631
-            }
-        );
-        assert_eq!(
-            Server::parse("localhost:8631/version=1.1"),
-            Server::Tcp {
-                host: "localhost".into(),
-                port: 8631
-            }
-        );
-        assert_eq!(
-            Server::parse("[::1]:6310"),
-            Server::Tcp {
-                host: "::1".into(),
-                port: 6310
-            }
-        );
-    }
 
     /// Hands out its bytes a few at a time, as a socket may.
     struct Trickle(Cursor<Vec<u8>>);

@@ -8,42 +8,16 @@
 //! as it was found.
 //!
 //! A [`Mounted`] volume is also the [`ExportRoot`] the writer publishes into.
-//! [`filesystem`] recognises the file system from its first bytes.
-
-pub mod filesystem;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use sdw_protocol::Passphrase;
-use serde::{Deserialize, Serialize};
 
+pub use crate::device::VolumeError;
 use crate::device::{Devices, MountPoint};
+pub use crate::filesystem::Filesystem;
 use crate::writer::ExportRoot;
-pub use filesystem::Filesystem;
-
-/// Why a volume could not be unlocked, mounted, unmounted or locked. Crosses
-/// the pipe from the privileged helper, so every field is plain data.
-#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
-pub enum VolumeError {
-    #[error("no key slot of {0:?} opens with this passphrase")]
-    WrongPassphrase(PathBuf),
-    #[error("could not unlock {device:?}: {reason}")]
-    Unlock { device: PathBuf, reason: String },
-    #[error("could not mount {device:?}: {reason}")]
-    Mount { device: PathBuf, reason: String },
-    #[error("could not make, publish or remove the export folder: {reason}")]
-    ExportFolder { reason: String },
-    #[error("{0:?} is busy and could not be unmounted")]
-    UnmountBusy(PathBuf),
-    #[error("could not unmount {mount_point:?}: {reason}")]
-    Unmount {
-        mount_point: PathBuf,
-        reason: String,
-    },
-    #[error("could not lock {mapping:?}: {reason}")]
-    Lock { mapping: String, reason: String },
-}
 
 /// An unlocked volume (by us or by hand); locked again on drop if we unlocked it.
 pub struct Unlocked<'d> {

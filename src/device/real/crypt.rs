@@ -18,8 +18,8 @@ use libcryptsetup_rs::{CryptInit, CryptParamsTcrypt, CryptParamsTcryptRef, Libcr
 use sdw_protocol::Passphrase;
 use zeroize::Zeroize;
 
+use crate::device::VolumeError;
 use crate::device::{Signature, Volume};
-use crate::volume::VolumeError;
 
 const CLOSE_ATTEMPTS: u32 = 10;
 

@@ -25,8 +25,8 @@ use zeroize::Zeroizing;
 use super::mount::Owner;
 use super::wire::{is_kernel_name, is_timestamp, Reply, Request, MAX_REQUEST_BYTES};
 use super::{crypt, mount, udev};
+use crate::device::VolumeError;
 use crate::device::{Drive, MountPoint, ScanError, Signature, Volume};
-use crate::volume::VolumeError;
 use crate::writer;
 
 /// A mapping this helper opened.
@@ -338,7 +338,7 @@ impl Helper {
 /// while the device stays busy.
 fn mount_ours(
     devnode: &Path,
-    filesystem: crate::volume::Filesystem,
+    filesystem: crate::filesystem::Filesystem,
     owner: Owner,
 ) -> Result<PathBuf, VolumeError> {
     const ATTEMPTS: u32 = 5;

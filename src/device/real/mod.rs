@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex};
 
 use sdw_protocol::Passphrase;
 
+use crate::device::VolumeError;
 use crate::device::{Devices, Drive, MountPoint, ScanError};
-use crate::volume::VolumeError;
 use wire::{Outgoing, Reply, MAX_REPLY_BYTES};
 
 /// Where the package installs the helper (see `packaging/`).

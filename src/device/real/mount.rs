@@ -12,8 +12,9 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-use crate::volume::filesystem::HEAD_BYTES;
-use crate::volume::{Filesystem, VolumeError};
+use crate::device::VolumeError;
+use crate::filesystem::Filesystem;
+use crate::filesystem::HEAD_BYTES;
 
 /// Where private mount folders are made. Mode 0711: the unprivileged caller must be able to pass through
 /// it to the mount point it was given (the folders themselves have random names and cannot be listed).

@@ -14,8 +14,8 @@ use sdw_protocol::Passphrase;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::device::VolumeError;
 use crate::device::{Drive, MountPoint, ScanError};
-use crate::volume::VolumeError;
 
 /// The longest request line the helper reads, passphrase included (bytes).
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
