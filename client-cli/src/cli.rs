@@ -58,7 +58,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SECONDS")]
     pub timeout: Option<u64>,
 
-    /// Log more to stderr (-v: progress, -vv: everything, untrusted output truncated).
+    /// Log to stderr (-v: progress, -vv: everything, untrusted output truncated); without it, no log lines.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }

@@ -90,9 +90,11 @@ pub fn run(cli: Cli) -> u8 {
     report.exit_code()
 }
 
+/// Logs to stderr only with `-v` (INFO) or `-vv` (DEBUG): without it the
+/// user reads the one message the report prints, not the log's lines.
 fn init_logging(verbose: u8) {
     let level = match verbose {
-        0 => tracing::Level::WARN,
+        0 => return,
         1 => tracing::Level::INFO,
         _ => tracing::Level::DEBUG,
     };
