@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sdw_devices::cli::{self, Channel, Invocation};
 use sdw_devices::config::Config;
-use sdw_devices::hardening;
+use sdw_devices::{hardening, log};
 use sdw_protocol::Status;
 
 fn main() {
@@ -35,12 +35,20 @@ fn main() {
         .as_ref()
         .map_or(Channel::Stderr, Invocation::channel);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        invocation
-            .and_then(|invocation| cli::run(&invocation, &config, &interrupted))
-            .unwrap_or_else(|error| {
-                tracing::error!(%error, "failed");
-                Some(error.status())
-            })
+        let result = match invocation {
+            Ok(invocation) => cli::run(&invocation, &config, &interrupted),
+            Err(error) => {
+                // A usage error: cli::run, which sets up the log, never ran.
+                // Set it up here so that the log says why (the usage), since
+                // stderr carries only the status word.
+                let _ = log::init(config.log_dir.as_deref());
+                Err(error)
+            }
+        };
+        result.unwrap_or_else(|error| {
+            tracing::error!(%error, "failed");
+            Some(error.status())
+        })
     }));
     if let Err(error) = core_dumps {
         tracing::warn!(%error, "core dumps could not be switched off");

@@ -22,6 +22,20 @@ fn a_missing_archive_is_file_not_found() {
 }
 
 #[test]
+fn a_usage_error_is_error_generic_and_the_log_gives_the_usage() {
+    for args in [&[][..], &["export"][..], &["export", "a.sd-export"][..]] {
+        let sandbox = Sandbox::new();
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        sandbox.run(&args).assert_status("ERROR_GENERIC");
+        let logs = sandbox.logs();
+        assert!(
+            logs.contains("usage: sdw-devices ARCHIVE"),
+            "{args:?}: the log says why: {logs}"
+        );
+    }
+}
+
+#[test]
 fn probe_on_a_machine_without_usb_drives_is_no_device_detected() {
     let sandbox = Sandbox::new();
     for device in ["usb-test", "disk-test"] {
