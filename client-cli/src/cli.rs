@@ -50,7 +50,7 @@ pub struct Cli {
     pub local: Option<PathBuf>,
 
     /// With --local: export into this folder (`DEVICE-BINARY export ARCHIVE --to DIR`).
-    #[arg(long, global = true, value_name = "DIR", requires = "local")]
+    #[arg(long, global = true, value_name = "DIR", requires = "local", value_parser = existing_folder)]
     pub to: Option<PathBuf>,
 
     /// Give up on the device qube after this many seconds
@@ -216,6 +216,21 @@ impl Cli {
     }
 }
 
+/// `--to DIR`: a folder that exists (the stand-in drive is made by the user,
+/// as a drive is plugged in; a typo must not read as "no drive found").
+fn existing_folder(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if path.is_dir() {
+        Ok(path)
+    } else if path.exists() {
+        Err(format!("{value} is not a folder"))
+    } else {
+        Err(format!(
+            "no such folder: {value} (make it first, e.g. mkdir -p {value})"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +355,29 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn to_must_be_an_existing_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().to_str().unwrap();
+        assert!(
+            Cli::try_parse_from(["sdw-export", "--local", "x", "--to", folder, "preflight"])
+                .is_ok()
+        );
+        let missing = dir.path().join("drive");
+        let e = Cli::try_parse_from([
+            "sdw-export",
+            "--local",
+            "x",
+            "--to",
+            missing.to_str().unwrap(),
+            "preflight",
+        ])
+        .err()
+        .unwrap();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(e.to_string().contains("no such folder"), "{e}");
     }
 
     #[test]
