@@ -12,9 +12,10 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
+use sdw_testkit::measure::{best_of, run_measured, Measured};
 use sdw_testkit::ExportWriter;
 
 const ROUNDS: usize = 3;
@@ -39,7 +40,7 @@ fn main() {
             mib_of(bytes),
             mib_of(archive_size)
         );
-        let ours = best_of(&base, |dir| {
+        let ours = best_of(&base, ROUNDS, |dir| {
             run_measured(
                 Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
                     .arg("export")
@@ -49,7 +50,7 @@ fn main() {
                     .env("SDW_LOG_DIR", base.join("logs")),
             )
         });
-        let tar = best_of(&base, |dir| {
+        let tar = best_of(&base, ROUNDS, |dir| {
             run_measured(
                 Command::new("tar")
                     .arg("-xzf")
@@ -58,7 +59,7 @@ fn main() {
                     .arg(dir),
             )
         });
-        let tar_sync = best_of(&base, |dir| {
+        let tar_sync = best_of(&base, ROUNDS, |dir| {
             let m = run_measured(
                 Command::new("tar")
                     .arg("-xzf")
@@ -90,11 +91,6 @@ fn main() {
     let _ = fs::remove_dir_all(base.join("logs"));
 }
 
-struct Measured {
-    elapsed: Duration,
-    peak_rss_kib: u64,
-}
-
 fn report(name: &str, bytes: u64, m: &Measured) {
     println!(
         "{name:<52} {:>7.2} s {:>8.1} MiB/s   peak RSS {:>7} KiB",
@@ -102,74 +98,6 @@ fn report(name: &str, bytes: u64, m: &Measured) {
         mib_of(bytes) / m.elapsed.as_secs_f64(),
         m.peak_rss_kib
     );
-}
-
-/// The fastest of `ROUNDS` runs, each into a fresh folder removed afterwards.
-fn best_of(base: &Path, mut run: impl FnMut(&Path) -> Measured) -> Measured {
-    let mut best: Option<Measured> = None;
-    for round in 0..ROUNDS {
-        let dir = base.join(format!("out-{round}"));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}"));
-        let _ = Command::new("sync").status();
-        let m = run(&dir);
-        let _ = fs::remove_dir_all(&dir);
-        best = Some(match best {
-            Some(b) if b.elapsed <= m.elapsed => Measured {
-                peak_rss_kib: b.peak_rss_kib.max(m.peak_rss_kib),
-                ..b
-            },
-            Some(b) => Measured {
-                peak_rss_kib: b.peak_rss_kib.max(m.peak_rss_kib),
-                ..m
-            },
-            None => m,
-        });
-    }
-    best.unwrap_or(Measured {
-        elapsed: Duration::ZERO,
-        peak_rss_kib: 0,
-    })
-}
-
-/// Runs a command to completion, sampling its peak RSS (VmHWM) every 5 ms.
-fn run_measured(command: &mut Command) -> Measured {
-    let start = Instant::now();
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    loop {
-        if let Ok(text) = fs::read_to_string(&status_path) {
-            if let Some(kib) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            {
-                peak = kib;
-            }
-        }
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let elapsed = start.elapsed();
-    let output = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("wait: {e}"));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && !stderr.contains("ERROR"),
-        "run failed: {stderr}"
-    );
-    Measured {
-        elapsed,
-        peak_rss_kib: peak,
-    }
 }
 
 /// Writes a gzip archive of about `target_bytes` of data in mixed file sizes.

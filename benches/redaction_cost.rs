@@ -10,9 +10,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use sdw_devices::redact::corpus;
+use sdw_testkit::measure::{best_of, run_measured, Measured};
 use sdw_testkit::ArchiveBuilder;
 
 const ROUNDS: usize = 3;
@@ -67,8 +67,8 @@ fn main() {
         ] {
             fs::write(path, archive(metadata)).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         }
-        let plain = best_of(&base, |dir| export(&plain_path, dir, &base));
-        let redacted = best_of(&base, |dir| export(&redact_path, dir, &base));
+        let plain = best_of(&base, ROUNDS, |dir| export(&plain_path, dir, &base));
+        let redacted = best_of(&base, ROUNDS, |dir| export(&redact_path, dir, &base));
         let extra = redacted.elapsed.as_secs_f64() - plain.elapsed.as_secs_f64();
         let data_mib = bytes as f64 / (1024.0 * 1024.0);
         println!(
@@ -86,72 +86,17 @@ fn main() {
     let _ = fs::remove_dir_all(base.join("logs"));
 }
 
-struct Measured {
-    elapsed: Duration,
-    peak_rss_kib: u64,
-}
-
+/// `sdw-devices export ARCHIVE --to DIR`, measured; exactly one export folder must result.
 fn export(archive: &Path, dir: &Path, base: &Path) -> Measured {
-    let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
-        .arg("export")
-        .arg(archive)
-        .arg("--to")
-        .arg(dir)
-        .env("SDW_LOG_DIR", base.join("logs"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("sdw-devices: {e}"));
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    loop {
-        if let Ok(status) = fs::read_to_string(&status_path) {
-            if let Some(kib) = status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                peak = peak.max(kib);
-            }
-        }
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => panic!("waiting: {e}"),
-        }
-    }
-    let elapsed = start.elapsed();
+    let m = run_measured(
+        Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
+            .arg("export")
+            .arg(archive)
+            .arg("--to")
+            .arg(dir)
+            .env("SDW_LOG_DIR", base.join("logs")),
+    );
     let written = fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
     assert_eq!(written, 1, "the export did not happen in {dir:?}");
-    Measured {
-        elapsed,
-        peak_rss_kib: peak,
-    }
-}
-
-/// The fastest of `ROUNDS` runs, each into a fresh folder removed afterwards.
-fn best_of(base: &Path, mut run: impl FnMut(&Path) -> Measured) -> Measured {
-    let mut best: Option<Measured> = None;
-    for round in 0..ROUNDS {
-        let dir = base.join(format!("out-{round}"));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}"));
-        let m = run(&dir);
-        let _ = fs::remove_dir_all(&dir);
-        best = Some(match best {
-            Some(b) if b.elapsed <= m.elapsed => Measured {
-                peak_rss_kib: b.peak_rss_kib.max(m.peak_rss_kib),
-                ..b
-            },
-            Some(b) => Measured {
-                peak_rss_kib: b.peak_rss_kib.max(m.peak_rss_kib),
-                ..m
-            },
-            None => m,
-        });
-    }
-    best.unwrap_or(Measured {
-        elapsed: Duration::ZERO,
-        peak_rss_kib: 0,
-    })
+    m
 }

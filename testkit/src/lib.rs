@@ -262,6 +262,8 @@ pub fn sample_export_archive() -> Vec<u8> {
         .gzip()
 }
 
+pub mod measure;
+
 #[cfg(test)]
 mod tests {
     use super::*;
