@@ -424,19 +424,9 @@ impl Cupsd {
         let inputs = tempfile::tempdir().unwrap();
         let path = inputs.path().join("print.sd-export");
         fs::write(&path, archive).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sdw-devices"));
-        command
-            .arg("--sim")
-            .arg(self.sim_dir())
-            .arg(&path)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", self.root.join("home"))
-            .env("TMPDIR", self.root.join("tmp"))
-            .env("SDW_LOG_DIR", self.root.join("home/logs"))
-            .env("CUPS_SERVER", self.socket())
-            // A job here takes about a second; a broken setup fails in a minute.
-            .env("SDW_PRINT_JOB_TIMEOUT_SECS", "60");
+        let mut command = self.device_side(true, &path);
+        // A job here takes about a second; a broken setup fails in a minute.
+        command.env("SDW_PRINT_JOB_TIMEOUT_SECS", "60");
         for (k, v) in extra {
             command.env(k, v);
         }
@@ -504,16 +494,7 @@ impl Cupsd {
     pub fn spawn_env(&self, archive: &[u8], extra: &[(&str, &str)]) -> Child {
         let path = self.root.join("test/spawned.sd-export");
         fs::write(&path, archive).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_sdw-devices"))
-            .arg("--sim")
-            .arg(self.sim_dir())
-            .arg(&path)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", self.root.join("home"))
-            .env("TMPDIR", self.root.join("tmp"))
-            .env("SDW_LOG_DIR", self.root.join("home/logs"))
-            .env("CUPS_SERVER", self.socket())
+        self.device_side(true, &path)
             .env("SDW_PRINT_JOB_TIMEOUT_SECS", "120")
             .envs(extra.iter().copied())
             .stdin(Stdio::null())
@@ -635,18 +616,29 @@ impl Cupsd {
         let path = inputs.path().join("print.sd-export");
         fs::write(&path, archive).unwrap();
         let started = Instant::now();
+        let mut command = self.device_side(false, &path);
+        command.envs(extra.iter().copied());
+        let output = command.output().unwrap();
+        Run::from_output(output, started.elapsed())
+    }
+
+    /// `sdw-devices [--sim DIR] ARCHIVE` with this cupsd's environment and
+    /// nothing of the test's: `sim` picks the USB printers of
+    /// [`Cupsd::set_usb`], else the real udev path.
+    fn device_side(&self, sim: bool, archive: &Path) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sdw-devices"));
+        if sim {
+            command.arg("--sim").arg(self.sim_dir());
+        }
         command
-            .arg(&path)
+            .arg(archive)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", self.root.join("home"))
             .env("TMPDIR", self.root.join("tmp"))
             .env("SDW_LOG_DIR", self.root.join("home/logs"))
-            .env("CUPS_SERVER", self.socket())
-            .envs(extra.iter().copied());
-        let output = command.output().unwrap();
-        Run::from_output(output, started.elapsed())
+            .env("CUPS_SERVER", self.socket());
+        command
     }
 
     /// Everything `sdw-devices` logged.
