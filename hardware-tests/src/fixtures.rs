@@ -392,7 +392,10 @@ fn build_in(
             return Err(FixtureError::Recipe(String::new(), "no volume"));
         };
         let data = volume(kind, mib * MIB, passphrase, work)?;
-        std::fs::write(&tmp, data).map_err(io_err(&tmp))?;
+        let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        f.set_len(mib * MIB).map_err(io_err(&tmp))?;
+        write_sparse(&mut f, 0, &data).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
     } else {
         let total: u64 = recipe.parts.iter().map(|(_, m)| m * MIB).sum::<u64>() + 2 * MIB;
         let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
@@ -428,13 +431,28 @@ fn build_in(
         let mut start = MIB;
         for &(kind, mib) in &recipe.parts {
             let data = volume(kind, mib * MIB, passphrase, work)?;
-            f.seek(SeekFrom::Start(start)).map_err(io_err(&tmp))?;
-            f.write_all(&data).map_err(io_err(&tmp))?;
+            write_sparse(&mut f, start, &data).map_err(io_err(&tmp))?;
             start += mib * MIB;
         }
         f.sync_all().map_err(io_err(&tmp))?;
     }
     std::fs::rename(&tmp, out).map_err(io_err(out))
+}
+
+/// Writes `data` at `offset` of `file`, whose length already covers it, leaving every all-zero 64 KiB
+/// chunk unwritten: the file's hole there reads as zeros, so a mostly empty filesystem takes disk
+/// only for what mkfs wrote (encrypted volumes are written whole: their ciphertext is not zero).
+fn write_sparse(file: &mut std::fs::File, offset: u64, data: &[u8]) -> std::io::Result<()> {
+    const CHUNK: usize = 64 << 10;
+    let mut at = offset;
+    for chunk in data.chunks(CHUNK) {
+        if chunk.iter().any(|&b| b != 0) {
+            file.seek(SeekFrom::Start(at))?;
+            file.write_all(chunk)?;
+        }
+        at += chunk.len() as u64;
+    }
+    Ok(())
 }
 
 /// The cache file for `spec` with `passphrase`.
@@ -484,7 +502,11 @@ pub fn cached(spec: &str, passphrase: &str) -> Result<PathBuf, FixtureError> {
     Ok(path)
 }
 
-/// A private, writable copy of the image of `spec` in `dir`, named `name`.
+/// A private, writable copy of the image of `spec` in `dir`, named `name`: a qcow2 overlay whose
+/// backing file is the cached raw image (`qemu-img create -f qcow2 -F raw -b`), so the guest's writes
+/// land in the overlay (a few hundred KiB for an export) and the cache is never written; the lab
+/// attaches it with `format=qcow2` ([`crate::lab::Stick`]). A whole copy of every stick of every run
+/// filled the CI machine's disk. Errors: the image could not be built, or `qemu-img` failed.
 pub fn copy_of(
     spec: &str,
     passphrase: &str,
@@ -492,8 +514,12 @@ pub fn copy_of(
     name: &str,
 ) -> Result<PathBuf, FixtureError> {
     let src = cached(spec, passphrase)?;
+    let src = std::fs::canonicalize(&src).map_err(io_err(&src))?;
     let dest = dir.join(name);
-    std::fs::copy(&src, &dest).map_err(io_err(&dest))?;
+    run(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+        .arg(&src)
+        .arg(&dest))?;
     Ok(dest)
 }
 
@@ -534,5 +560,37 @@ mod tests {
         ] {
             assert!(Recipe::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Disk use, as an admin would check it with `du`: an unencrypted image in the cache takes disk only
+    /// for what mkfs wrote, and a run's private copy is an overlay of a few hundred KiB, not a copy.
+    #[test]
+    fn cached_images_are_sparse_and_private_copies_are_overlays() -> Result<(), FixtureError> {
+        use std::os::unix::fs::MetadataExt;
+        let image = cached("ext4@16", "pass")?;
+        let meta = std::fs::metadata(&image).map_err(io_err(&image))?;
+        assert_eq!(meta.len(), 16 * MIB);
+        assert!(
+            meta.blocks() * 512 < 8 * MIB,
+            "{} takes {} bytes of disk",
+            image.display(),
+            meta.blocks() * 512
+        );
+        let dir = std::env::temp_dir().join(format!("sdw-fixtures-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let copy = copy_of("ext4@16", "pass", &dir, "S.img");
+        let copy_meta = copy.as_ref().ok().and_then(|c| {
+            std::fs::metadata(c)
+                .ok()
+                .map(|m| (m.len(), std::fs::read(c).ok()))
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        copy?;
+        let Some((len, Some(bytes))) = copy_meta else {
+            panic!("the private copy was not written");
+        };
+        assert!(len < MIB, "the private copy is {len} bytes");
+        assert!(bytes.starts_with(b"QFI\xfb"), "not a qcow2 overlay");
+        Ok(())
     }
 }

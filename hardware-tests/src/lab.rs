@@ -75,7 +75,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
 /// One emulated USB stick.
 #[derive(Debug, Clone)]
 pub struct Stick {
-    /// The raw image (whole disk, partitioned or not). The guest writes to it unless `read_only`.
+    /// The disk image (whole disk, partitioned or not; raw, or a qcow2 overlay). The guest writes to it
+    /// unless `read_only`.
     pub image: PathBuf,
     /// The USB serial number (udev `ID_SERIAL_SHORT`).
     pub serial: String,
@@ -573,12 +574,28 @@ impl Monitor {
     }
 }
 
+/// `qcow2` when the image starts with qcow2's magic (a private overlay from
+/// [`crate::fixtures::copy_of`]), `raw` otherwise (any disk image given by hand).
+fn image_format(image: &Path) -> &'static str {
+    let mut magic = [0u8; 4];
+    let is_qcow2 = std::fs::File::open(image)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && magic == *b"QFI\xfb";
+    if is_qcow2 {
+        "qcow2"
+    } else {
+        "raw"
+    }
+}
+
 fn stick_args(stick: &Stick, drive_id: &str, dev_id: &str) -> (String, String) {
     let ro = if stick.read_only { ",readonly=on" } else { "" };
     (
         format!(
-            "if=none,id={drive_id},file={},format=raw{ro}",
-            stick.image.display()
+            "if=none,id={drive_id},file={},format={}{ro}",
+            stick.image.display(),
+            image_format(&stick.image)
         ),
         format!(
             "usb-storage,bus=xhci.0,drive={drive_id},id={dev_id},removable=on,serial={}",
