@@ -29,10 +29,6 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "QUBE")]
     pub target: Option<String>,
 
-    /// Put the files under export_data/SOURCE-NAME/ in the archive.
-    #[arg(long, global = true, value_name = "NAME")]
-    pub source_name: Option<String>,
-
     /// Print one JSON object on stdout: {"status": "<STATUS WORD>", ...}.
     #[arg(long, global = true)]
     pub json: bool,
@@ -81,6 +77,9 @@ pub enum Operation {
         #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true,
               default_missing_value = "best-effort")]
         redact: Option<RedactMode>,
+        /// Put the files under export_data/NAME/ in the archive.
+        #[arg(long, value_name = "NAME")]
+        source_name: Option<String>,
         /// The files to export.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -94,6 +93,9 @@ pub enum Operation {
         #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true,
               default_missing_value = "best-effort")]
         redact: Option<RedactMode>,
+        /// Put the files under export_data/NAME/ in the archive.
+        #[arg(long, value_name = "NAME")]
+        source_name: Option<String>,
         #[command(flatten)]
         options: PrintArgs,
         /// The files to print.
@@ -173,6 +175,24 @@ impl Operation {
         }
     }
 
+    /// `--source-name` of `disk` and `print` (the other commands send no files).
+    pub fn source_name(&self) -> Option<&str> {
+        match self {
+            Operation::Disk { source_name, .. } | Operation::Print { source_name, .. } => {
+                source_name.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    /// The files of `disk` and `print`.
+    pub fn files(&self) -> &[PathBuf] {
+        match self {
+            Operation::Disk { files, .. } | Operation::Print { files, .. } => files,
+            _ => &[],
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Operation::Preflight => "preflight",
@@ -185,6 +205,25 @@ impl Operation {
 }
 
 impl Cli {
+    /// Checks what clap cannot: `--redact strict` (with a space) reads `strict` as a file name, since
+    /// the mode needs `--redact=strict`; when no such file exists that is a usage error saying so,
+    /// not a "file not found" after the drive was checked.
+    pub fn check(self) -> Result<Cli, clap::Error> {
+        let mode_as_file = self.command.redaction().is_some()
+            && self.command.files().iter().any(|f| {
+                let word = f.as_os_str();
+                (word == "strict" || word == "best-effort") && !f.exists()
+            });
+        if mode_as_file {
+            return Err(<Cli as clap::CommandFactory>::command().error(
+                clap::error::ErrorKind::ValueValidation,
+                "there is no file named 'strict' or 'best-effort': the redaction mode is \
+                 given with '=', as in --redact=strict",
+            ));
+        }
+        Ok(self)
+    }
+
     pub fn transport(&self) -> Box<dyn Transport> {
         match (&self.local, &self.to) {
             (Some(binary), Some(dir)) => Box::new(Local::new(binary).exporting_to(dir)),
@@ -196,7 +235,7 @@ impl Cli {
 
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig {
-            source_name: self.source_name.clone(),
+            source_name: self.command.source_name().map(str::to_owned),
             redact: self.command.redaction(),
             // `print` without --json shows progress on stderr; with --json
             // the metadata stays exactly what the existing client sends.
@@ -263,8 +302,10 @@ mod tests {
                 passphrase_file,
                 files,
                 redact,
+                source_name,
             } => {
                 assert_eq!(redact, None);
+                assert_eq!(source_name, None);
                 assert_eq!(passphrase_file, Some(PathBuf::from("p")));
                 assert_eq!(files, [PathBuf::from("a"), PathBuf::from("b")]);
             }
@@ -292,11 +333,26 @@ mod tests {
             Ok(Some(Redaction::BestEffort))
         );
         assert_eq!(parse(&["sdw-export", "disk", "a"]), Ok(None));
-        // `--redact strict` would swallow a file name: only `--redact=strict` names the mode.
-        assert_eq!(
-            parse(&["sdw-export", "disk", "--redact", "strict"]),
-            Ok(Some(Redaction::BestEffort))
+        // `--redact strict` reads `strict` as a file: with no such file, check() says how to
+        // write the mode.
+        let check = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .and_then(Cli::check)
+                .map(|cli| cli.client_config().redact)
+                .map_err(|e| e.to_string())
+        };
+        let refused = check(&["sdw-export", "disk", "--redact", "strict"]);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("--redact=strict")),
+            "{refused:?}"
         );
+        assert_eq!(
+            check(&["sdw-export", "disk", "--redact=strict", "a"]),
+            Ok(Some(Redaction::Strict))
+        );
+        // (a real file named `strict` is exported: tests/cli.rs, which runs in a folder holding one)
         assert!(parse(&["sdw-export", "disk", "--redact=maybe", "a"]).is_err());
         assert!(parse(&["sdw-export", "preflight", "--redact"]).is_err());
     }

@@ -12,5 +12,6 @@ mod run;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(run::run(cli::Cli::parse()))
+    let cli = cli::Cli::parse().check().unwrap_or_else(|e| e.exit());
+    std::process::ExitCode::from(run::run(cli))
 }

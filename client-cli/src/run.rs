@@ -34,7 +34,7 @@ pub fn run(cli: Cli) -> u8 {
             let listed = list_redaction(
                 operation,
                 files,
-                cli.source_name.as_deref(),
+                cli.command.source_name(),
                 mode,
                 &client.cancel_token(),
                 chatty,

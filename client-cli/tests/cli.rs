@@ -845,3 +845,51 @@ esac"#,
     assert_eq!(&members["metadata.json"][..], br#"{"device":"printer"}"#);
     assert!(!String::from_utf8_lossy(&output.stderr).contains("Printing file"));
 }
+
+/// `--redact strict` (a space, not `=`): with no file named `strict` it is a usage error (exit 2)
+/// saying how to write the mode, before any qube is called; in a folder that has a file named
+/// `strict`, that file is what is exported.
+#[test]
+fn redact_space_strict_is_a_usage_error_unless_a_file_is_named_strict() {
+    let run = Run::new();
+    let fake = run.fake("DEVICE_WRITABLE", "SUCCESS_EXPORT");
+    let output = run.run(&[
+        "disk",
+        "--qrexec",
+        fake.to_str().unwrap(),
+        "--redact",
+        "strict",
+    ]);
+    assert_eq!(code(&output), 2);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--redact=strict"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!run.path().join("calls").exists(), "a qube was called");
+
+    write_file(run.path(), "strict", b"a file named strict");
+    let output = run
+        .command(&[
+            "--json",
+            "disk",
+            "--qrexec",
+            fake.to_str().unwrap(),
+            "--redact",
+            "strict",
+        ])
+        .current_dir(run.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    let path = report["redaction"]["files"][0]["path"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(path.ends_with("/strict"), "{report}");
+}
