@@ -102,7 +102,7 @@ statuses! {
 impl Status {
     /// Reads the status out of everything the device side wrote on stderr.
     ///
-    /// The bytes are hostile. The rule (`shared/spec/protocol.md`): only the
+    /// The bytes are hostile. The rule (`docs/protocol.md`): only the
     /// last non-empty line of the whole output counts, however many empty lines
     /// follow it (a trailing `\r` is tolerated, so `\r\n` endings work and a
     /// line of only `\r` is empty); it must be valid UTF-8 and exactly one word
