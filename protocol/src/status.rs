@@ -27,7 +27,7 @@ macro_rules! statuses {
         }
 
         impl Status {
-            /// Every status word, in the order of the specification.
+            /// Every status word, in the order of the tables of `docs/protocol.md`.
             pub const ALL: &'static [Status] = &[$(Status::$variant,)+];
 
             /// The exact word on the wire.
@@ -375,7 +375,7 @@ mod tests {
         assert_eq!(reader.status(), Status::UnexpectedReturnStatus);
     }
 
-    /// The rule as the spec states it, over the whole output, unbounded.
+    /// The rule as `docs/protocol.md` states it, over the whole output, unbounded.
     fn spec_rule(output: &[u8]) -> Status {
         output
             .split(|&b| b == b'\n')
