@@ -1,12 +1,14 @@
 //! The contract between the SecureDrop client in `sd-app` and the device side in
-//! `sd-devices` / `sd-printers`, as specified in `shared/spec/protocol.md`.
+//! `sd-devices` / `sd-printers`, as described in `docs/protocol.md` (which
+//! `tests/docs.rs` checks against this crate).
 //!
 //! This crate owns the *words* of the protocol and nothing else: no I/O of its
 //! own ([`printable::classify_file`] reads from a file the caller opened).
 //!
 //! - [`Status`]: every status word, with its exact string, and
 //!   [`Status::from_untrusted_stderr`] / [`StatusReader`], the one rule for
-//!   reading a status back (the last non-empty line, in bounded memory).
+//!   reading a status back (the last non-empty line, in bounded memory);
+//!   [`Origin`] says whether the device side or only the client may say it.
 //! - [`Command`] and [`Metadata`]: the `metadata.json` schema, parsed from untrusted
 //!   bytes into a command; the passphrase exists only inside [`Command::Disk`],
 //!   the [`PrintOptions`] only inside [`Command::Printer`].
@@ -37,4 +39,4 @@ pub use progress::{
     PrintProgress, MAX_PROGRESS_FILES, MAX_PROGRESS_LINES, MAX_PROGRESS_LINE_BYTES,
     MAX_PROGRESS_PAGES,
 };
-pub use status::{Status, StatusReader, MAX_STATUS_LINE_BYTES};
+pub use status::{Origin, Status, StatusReader, MAX_STATUS_LINE_BYTES};

@@ -27,7 +27,7 @@ macro_rules! statuses {
         }
 
         impl Status {
-            /// Every status word, in the order of the specification.
+            /// Every status word, in the order of the tables of `docs/protocol.md`.
             pub const ALL: &'static [Status] = &[$(Status::$variant,)+];
 
             /// The exact word on the wire.
@@ -102,7 +102,7 @@ statuses! {
 impl Status {
     /// Reads the status out of everything the device side wrote on stderr.
     ///
-    /// The bytes are hostile. The rule (`shared/spec/protocol.md`): only the
+    /// The bytes are hostile. The rule (`docs/protocol.md`): only the
     /// last non-empty line of the whole output counts, however many empty lines
     /// follow it (a trailing `\r` is tolerated, so `\r\n` endings work and a
     /// line of only `\r` is empty); it must be valid UTF-8 and exactly one word
@@ -375,7 +375,7 @@ mod tests {
         assert_eq!(reader.status(), Status::UnexpectedReturnStatus);
     }
 
-    /// The rule as the spec states it, over the whole output, unbounded.
+    /// The rule as `docs/protocol.md` states it, over the whole output, unbounded.
     fn spec_rule(output: &[u8]) -> Status {
         output
             .split(|&b| b == b'\n')
