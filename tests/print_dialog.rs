@@ -17,7 +17,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
 
 use print_support::*;
 
@@ -130,22 +131,68 @@ impl Drop for Xvfb {
     }
 }
 
-/// The dialog program, built by cargo beside `sdw-devices`.
+/// The dialog program, `sdw-print-dialog` beside `sdw-devices` in cargo's
+/// output folder. `cargo test --workspace` builds it there before any test
+/// runs (cargo builds a package's binaries for that package's integration
+/// tests, and `print-dialog/tests/` has some), so these tests use it as it
+/// is. Run on their own (`cargo test -p sdw-devices --test print_dialog`),
+/// the binary may be missing or older than its sources (those of the
+/// `print-dialog` and `protocol` crates, `Cargo.toml`, `Cargo.lock`): then
+/// it is built first with `cargo build -p sdw-print-dialog`, once per test
+/// process (a minute or more: cargo builds GTK again, for the features of
+/// that package alone).
 fn dialog_program() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_sdw-devices"))
-        .parent()
-        .unwrap();
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "sdw-print-dialog"])
-        .args(if dir.ends_with("release") {
-            &["--release"][..]
-        } else {
-            &[][..]
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_BIN_EXE_sdw-devices"))
+                .parent()
+                .unwrap();
+            let program = dir.join("sdw-print-dialog");
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let sources = [
+                workspace.join("print-dialog/src"),
+                workspace.join("print-dialog/Cargo.toml"),
+                workspace.join("protocol/src"),
+                workspace.join("protocol/Cargo.toml"),
+                workspace.join("Cargo.toml"),
+                workspace.join("Cargo.lock"),
+            ];
+            let built = fs::metadata(&program).and_then(|m| m.modified()).ok();
+            let newest_source = sources.iter().filter_map(|s| newest_change(s)).max();
+            if built.is_some() && built >= newest_source {
+                return program;
+            }
+            eprintln!(
+                "building sdw-print-dialog: {} is missing or older than its sources",
+                program.display()
+            );
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "sdw-print-dialog"])
+                .args(if dir.ends_with("release") {
+                    &["--release"][..]
+                } else {
+                    &[][..]
+                })
+                .status()
+                .unwrap();
+            assert!(status.success(), "building sdw-print-dialog failed");
+            program
         })
-        .status()
-        .unwrap();
-    assert!(status.success(), "building sdw-print-dialog failed");
-    dir.join("sdw-print-dialog")
+        .clone()
+}
+
+/// When a file, or any file under a folder, last changed (`None` when
+/// there is none).
+fn newest_change(path: &Path) -> Option<SystemTime> {
+    let metadata = fs::metadata(path).ok()?;
+    if !metadata.is_dir() {
+        return metadata.modified().ok();
+    }
+    fs::read_dir(path)
+        .ok()?
+        .filter_map(|entry| newest_change(&entry.ok()?.path()))
+        .max()
 }
 
 fn brother() -> Cupsd {
