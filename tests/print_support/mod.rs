@@ -371,6 +371,11 @@ impl Cupsd {
             .arg(&spool)
             .args([
                 "-k",
+                // Each document "printed" by a command that succeeds at once:
+                // without one, ippeveprinter sleeps 5 to 15 s per job to
+                // simulate printing.
+                "-c",
+                "/bin/true",
                 // Simulated speed (pages per minute): fast, not 10 ppm.
                 "-s",
                 "600,600",
@@ -404,12 +409,16 @@ impl Cupsd {
         format!("ipp://localhost:{port}/ipp/print")
     }
 
-    /// The documents the IPP Everywhere printer received.
+    /// The documents the IPP Everywhere printer received (not the empty
+    /// `.prn` outputs of its print command beside them).
     pub fn ipp_documents(&self) -> Vec<Vec<u8>> {
         let Some(spool) = &self.ipp_spool else {
             return Vec::new();
         };
-        let mut files: Vec<PathBuf> = walk(spool);
+        let mut files: Vec<PathBuf> = walk(spool)
+            .into_iter()
+            .filter(|p| p.extension().is_none_or(|e| e != "prn"))
+            .collect();
         files.sort();
         files.iter().map(|p| fs::read(p).unwrap()).collect()
     }
