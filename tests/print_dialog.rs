@@ -14,6 +14,7 @@
 mod print_support;
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,42 +30,38 @@ struct Xvfb {
 }
 
 impl Xvfb {
-    /// `None` when Xvfb is not installed.
+    /// `None` when Xvfb is not installed. Xvfb chooses a free display
+    /// number itself (`-displayfd`: it takes the number's lock file
+    /// atomically) and writes it to its stdout once it accepts clients, so
+    /// tests running at the same time, in this process or another, never
+    /// share a display (and so never type into each other's dialog).
     fn start() -> Option<Xvfb> {
         if !Path::new("/usr/bin/Xvfb").exists() {
             eprintln!("SKIPPED: Xvfb is not installed (package xvfb, .ci/packages/print.txt)");
             return None;
         }
-        let first = 100 + std::process::id() % 400;
-        for number in first..first + 50 {
-            if Path::new(&format!("/tmp/.X{number}-lock")).exists() {
-                continue;
-            }
-            let mut child = Command::new("/usr/bin/Xvfb")
-                .arg(format!(":{number}"))
-                .args(["-screen", "0", "1024x768x24", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(20) {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                if socket.exists() {
-                    return Some(Xvfb {
-                        child,
-                        display: format!(":{number}"),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        let mut child = Command::new("/usr/bin/Xvfb")
+            .args(["-displayfd", "1"])
+            .args(["-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut number = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut number)
+            .unwrap();
+        let number = number.trim();
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
             let _ = child.kill();
             let _ = child.wait();
+            panic!("Xvfb started no display (it said {number:?})");
         }
-        panic!("no Xvfb display could be started");
+        Some(Xvfb {
+            display: format!(":{number}"),
+            child,
+        })
     }
 
     fn xdotool(&self, args: &[&str]) -> String {
@@ -125,7 +122,20 @@ impl Xvfb {
 }
 
 impl Drop for Xvfb {
+    /// SIGTERM first: Xvfb then removes its lock file and socket from
+    /// `/tmp` (killed, it leaves them behind).
     fn drop(&mut self) {
+        let _ = Command::new("/bin/kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
