@@ -14,10 +14,12 @@
 mod print_support;
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
 
 use print_support::*;
 
@@ -28,42 +30,38 @@ struct Xvfb {
 }
 
 impl Xvfb {
-    /// `None` when Xvfb is not installed.
+    /// `None` when Xvfb is not installed. Xvfb chooses a free display
+    /// number itself (`-displayfd`: it takes the number's lock file
+    /// atomically) and writes it to its stdout once it accepts clients, so
+    /// tests running at the same time, in this process or another, never
+    /// share a display (and so never type into each other's dialog).
     fn start() -> Option<Xvfb> {
         if !Path::new("/usr/bin/Xvfb").exists() {
             eprintln!("SKIPPED: Xvfb is not installed (package xvfb, .ci/packages/print.txt)");
             return None;
         }
-        let first = 100 + std::process::id() % 400;
-        for number in first..first + 50 {
-            if Path::new(&format!("/tmp/.X{number}-lock")).exists() {
-                continue;
-            }
-            let mut child = Command::new("/usr/bin/Xvfb")
-                .arg(format!(":{number}"))
-                .args(["-screen", "0", "1024x768x24", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(20) {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                if socket.exists() {
-                    return Some(Xvfb {
-                        child,
-                        display: format!(":{number}"),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        let mut child = Command::new("/usr/bin/Xvfb")
+            .args(["-displayfd", "1"])
+            .args(["-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut number = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut number)
+            .unwrap();
+        let number = number.trim();
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
             let _ = child.kill();
             let _ = child.wait();
+            panic!("Xvfb started no display (it said {number:?})");
         }
-        panic!("no Xvfb display could be started");
+        Some(Xvfb {
+            display: format!(":{number}"),
+            child,
+        })
     }
 
     fn xdotool(&self, args: &[&str]) -> String {
@@ -124,28 +122,87 @@ impl Xvfb {
 }
 
 impl Drop for Xvfb {
+    /// SIGTERM first: Xvfb then removes its lock file and socket from
+    /// `/tmp` (killed, it leaves them behind).
     fn drop(&mut self) {
+        let _ = Command::new("/bin/kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// The dialog program, built by cargo beside `sdw-devices`.
+/// The dialog program, `sdw-print-dialog` beside `sdw-devices` in cargo's
+/// output folder. `cargo test --workspace` builds it there before any test
+/// runs (cargo builds a package's binaries for that package's integration
+/// tests, and `print-dialog/tests/` has some), so these tests use it as it
+/// is. Run on their own (`cargo test -p sdw-devices --test print_dialog`),
+/// the binary may be missing or older than its sources (those of the
+/// `print-dialog` and `protocol` crates, `Cargo.toml`, `Cargo.lock`): then
+/// it is built first with `cargo build -p sdw-print-dialog`, once per test
+/// process (a minute or more: cargo builds GTK again, for the features of
+/// that package alone).
 fn dialog_program() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_sdw-devices"))
-        .parent()
-        .unwrap();
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "sdw-print-dialog"])
-        .args(if dir.ends_with("release") {
-            &["--release"][..]
-        } else {
-            &[][..]
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_BIN_EXE_sdw-devices"))
+                .parent()
+                .unwrap();
+            let program = dir.join("sdw-print-dialog");
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let sources = [
+                workspace.join("print-dialog/src"),
+                workspace.join("print-dialog/Cargo.toml"),
+                workspace.join("protocol/src"),
+                workspace.join("protocol/Cargo.toml"),
+                workspace.join("Cargo.toml"),
+                workspace.join("Cargo.lock"),
+            ];
+            let built = fs::metadata(&program).and_then(|m| m.modified()).ok();
+            let newest_source = sources.iter().filter_map(|s| newest_change(s)).max();
+            if built.is_some() && built >= newest_source {
+                return program;
+            }
+            eprintln!(
+                "building sdw-print-dialog: {} is missing or older than its sources",
+                program.display()
+            );
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "sdw-print-dialog"])
+                .args(if dir.ends_with("release") {
+                    &["--release"][..]
+                } else {
+                    &[][..]
+                })
+                .status()
+                .unwrap();
+            assert!(status.success(), "building sdw-print-dialog failed");
+            program
         })
-        .status()
-        .unwrap();
-    assert!(status.success(), "building sdw-print-dialog failed");
-    dir.join("sdw-print-dialog")
+        .clone()
+}
+
+/// When a file, or any file under a folder, last changed (`None` when
+/// there is none).
+fn newest_change(path: &Path) -> Option<SystemTime> {
+    let metadata = fs::metadata(path).ok()?;
+    if !metadata.is_dir() {
+        return metadata.modified().ok();
+    }
+    fs::read_dir(path)
+        .ok()?
+        .filter_map(|entry| newest_change(&entry.ok()?.path()))
+        .max()
 }
 
 fn brother() -> Cupsd {

@@ -371,6 +371,11 @@ impl Cupsd {
             .arg(&spool)
             .args([
                 "-k",
+                // Each document "printed" by a command that succeeds at once:
+                // without one, ippeveprinter sleeps 5 to 15 s per job to
+                // simulate printing.
+                "-c",
+                "/bin/true",
                 // Simulated speed (pages per minute): fast, not 10 ppm.
                 "-s",
                 "600,600",
@@ -404,12 +409,16 @@ impl Cupsd {
         format!("ipp://localhost:{port}/ipp/print")
     }
 
-    /// The documents the IPP Everywhere printer received.
+    /// The documents the IPP Everywhere printer received (not the empty
+    /// `.prn` outputs of its print command beside them).
     pub fn ipp_documents(&self) -> Vec<Vec<u8>> {
         let Some(spool) = &self.ipp_spool else {
             return Vec::new();
         };
-        let mut files: Vec<PathBuf> = walk(spool);
+        let mut files: Vec<PathBuf> = walk(spool)
+            .into_iter()
+            .filter(|p| p.extension().is_none_or(|e| e != "prn"))
+            .collect();
         files.sort();
         files.iter().map(|p| fs::read(p).unwrap()).collect()
     }
@@ -918,86 +927,211 @@ const FODP: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 </office:BODY></office:body></office:document>
 "#;
 
-/// Files written by LibreOffice itself, by extension, made once per test
-/// process from a text file (Writer: odt, docx, dotx, doc, rtf), a CSV
-/// (Calc: ods, xlsx), a two-slide presentation (Impress: odp, pptx) and a
-/// two-page drawing (Draw: odg, and the images png, jpg, gif, tif, webp).
+/// The office fixtures: what each is converted from (file name, contents).
+fn fixture_sources() -> [(&'static str, String); 4] {
+    [
+        (
+            "writer.txt",
+            "Quarterly report\n\nRevenue grew in every region.\n".to_owned(),
+        ),
+        (
+            "calc.csv",
+            "Region,Revenue\nNorth,120\nSouth,95\n".to_owned(),
+        ),
+        (
+            "impress.fodp",
+            FODP.replace("KIND", "presentation")
+                .replace("BODY", "presentation"),
+        ),
+        (
+            "draw.fodg",
+            FODP.replace("KIND", "graphics").replace("BODY", "drawing"),
+        ),
+    ]
+}
+
+/// Each fixture: its extension (the format LibreOffice converts to) and the
+/// source it is converted from.
+const FIXTURES: [(&str, &str); 15] = [
+    ("odt", "writer.txt"),
+    ("docx", "writer.txt"),
+    ("dotx", "writer.txt"),
+    ("doc", "writer.txt"),
+    ("rtf", "writer.txt"),
+    ("ods", "calc.csv"),
+    ("xlsx", "calc.csv"),
+    ("odp", "impress.fodp"),
+    ("pptx", "impress.fodp"),
+    ("odg", "draw.fodg"),
+    ("png", "draw.fodg"),
+    ("jpg", "draw.fodg"),
+    ("gif", "draw.fodg"),
+    ("tif", "draw.fodg"),
+    ("webp", "draw.fodg"),
+];
+
+/// How LibreOffice is run to make them (part of the cache key).
+const SOFFICE_ARGS: [&str; 3] = ["--headless", "--norestore", "--nolockcheck"];
+
+/// Files written by LibreOffice itself, by extension, from a text file
+/// (Writer: odt, docx, dotx, doc, rtf), a CSV (Calc: ods, xlsx), a two-slide
+/// presentation (Impress: odp, pptx) and a two-page drawing (Draw: odg, and
+/// the images png, jpg, gif, tif, webp).
+///
+/// Making them takes LibreOffice about a minute, so they are made once per
+/// machine and kept in the user's cache (`$XDG_CACHE_HOME`, else
+/// `~/.cache`, then `sdw-devices/print-fixtures/KEY/`), keyed by
+/// LibreOffice's version and everything they are made from
+/// ([`fixture_sources`], [`FIXTURES`], [`SOFFICE_ARGS`]): a new LibreOffice
+/// or a changed recipe makes them again, a stale entry is never used. They
+/// are written under a name of their own and renamed into place, so
+/// concurrent test processes each see a whole set. Without a home folder
+/// they are made in a temporary folder for this process only. The tests
+/// that print office files still run LibreOffice on the device side for
+/// every file: only the making of these inputs is kept.
 pub fn libreoffice_files() -> &'static BTreeMap<&'static str, Vec<u8>> {
     static FILES: OnceLock<BTreeMap<&'static str, Vec<u8>>> = OnceLock::new();
     FILES.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("sdw-lo-fixtures-")
-            .tempdir()
-            .unwrap();
-        let d = dir.path();
-        fs::write(
-            d.join("writer.txt"),
-            "Quarterly report\n\nRevenue grew in every region.\n",
-        )
-        .unwrap();
-        fs::write(d.join("calc.csv"), "Region,Revenue\nNorth,120\nSouth,95\n").unwrap();
-        fs::write(
-            d.join("impress.fodp"),
-            FODP.replace("KIND", "presentation")
-                .replace("BODY", "presentation"),
-        )
-        .unwrap();
-        fs::write(
-            d.join("draw.fodg"),
-            FODP.replace("KIND", "graphics").replace("BODY", "drawing"),
-        )
-        .unwrap();
-        let mut files = BTreeMap::new();
-        for (extension, source) in [
-            ("odt", "writer.txt"),
-            ("docx", "writer.txt"),
-            ("dotx", "writer.txt"),
-            ("doc", "writer.txt"),
-            ("rtf", "writer.txt"),
-            ("ods", "calc.csv"),
-            ("xlsx", "calc.csv"),
-            ("odp", "impress.fodp"),
-            ("pptx", "impress.fodp"),
-            ("odg", "draw.fodg"),
-            ("png", "draw.fodg"),
-            ("jpg", "draw.fodg"),
-            ("gif", "draw.fodg"),
-            ("tif", "draw.fodg"),
-            ("webp", "draw.fodg"),
-        ] {
-            let out = d.join(format!("out-{extension}"));
-            let stem = source.split('.').next().unwrap();
-            let written = out.join(format!("{stem}.{extension}"));
-            // The first run may only create the profile (exit 81): run again.
-            for _ in 0..2 {
-                if written.exists() {
-                    break;
-                }
-                Command::new("/usr/lib/libreoffice/program/soffice.bin")
-                    .args(["--headless", "--norestore", "--nolockcheck"])
-                    .arg(format!(
-                        "-env:UserInstallation=file://{}/profile",
-                        d.display()
-                    ))
-                    .args(["--convert-to", extension, "--outdir"])
-                    .arg(&out)
-                    .arg(d.join(source))
-                    .env_clear()
-                    .env("HOME", d)
-                    .env("PATH", "/usr/bin:/bin")
-                    .env("SAL_USE_VCLPLUGIN", "svp")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .expect("LibreOffice (.ci/packages/print.txt) must be installed");
-            }
-            let bytes = fs::read(&written).unwrap_or_else(|e| {
-                panic!("LibreOffice wrote no {extension} (is its component installed?): {e}")
-            });
-            files.insert(extension, bytes);
+        let key = fixture_key();
+        let Some(cache) = user_cache_dir().map(|d| d.join("sdw-devices/print-fixtures")) else {
+            let dir = tempfile::Builder::new()
+                .prefix("sdw-lo-fixtures-")
+                .tempdir()
+                .unwrap();
+            make_fixtures(dir.path());
+            return read_fixtures(dir.path()).unwrap();
+        };
+        let entry = cache.join(&key);
+        if let Some(files) = read_fixtures(&entry) {
+            return files;
         }
-        files
+        fs::create_dir_all(&cache).unwrap();
+        // Made under a name of its own, then renamed: a reader sees a whole
+        // set or none, and of concurrent makers the first rename wins.
+        static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let own = cache.join(format!(".{key}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&own);
+        fs::create_dir(&own).unwrap();
+        make_fixtures(&own);
+        if read_fixtures(&entry).is_none() {
+            // A set missing files (removed by hand) is replaced.
+            let _ = fs::remove_dir_all(&entry);
+        }
+        if fs::rename(&own, &entry).is_err() {
+            fs::remove_dir_all(&own).unwrap();
+        }
+        read_fixtures(&entry).expect("the cached LibreOffice fixtures")
     })
+}
+
+/// `$XDG_CACHE_HOME`, else `$HOME/.cache`.
+fn user_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|d| !d.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        })
+}
+
+/// The cache key: LibreOffice's version (`soffice.bin --version`) and the
+/// recipe, hashed.
+fn fixture_key() -> String {
+    use sha2::{Digest, Sha256};
+    let output = Command::new(sdw_devices::print::convert::SOFFICE_BIN)
+        .arg("--version")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("LibreOffice (.ci/packages/print.txt) must be installed");
+    let version = String::from_utf8_lossy(&output.stdout);
+    let version = version.trim();
+    assert!(
+        output.status.success() && version.starts_with("LibreOffice "),
+        "soffice.bin --version said {version:?}"
+    );
+    let mut hash = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    };
+    part(version.as_bytes());
+    for (name, contents) in fixture_sources() {
+        part(name.as_bytes());
+        part(contents.as_bytes());
+    }
+    for (extension, source) in FIXTURES {
+        part(extension.as_bytes());
+        part(source.as_bytes());
+    }
+    for arg in SOFFICE_ARGS {
+        part(arg.as_bytes());
+    }
+    hash.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Makes every fixture with LibreOffice, as `fixture.EXTENSION` in `into`.
+fn make_fixtures(into: &Path) {
+    let dir = tempfile::Builder::new()
+        .prefix("sdw-lo-fixtures-")
+        .tempdir()
+        .unwrap();
+    let d = dir.path();
+    for (name, contents) in fixture_sources() {
+        fs::write(d.join(name), contents).unwrap();
+    }
+    for (extension, source) in FIXTURES {
+        let out = d.join(format!("out-{extension}"));
+        let stem = source.split('.').next().unwrap();
+        let written = out.join(format!("{stem}.{extension}"));
+        // The first run may only create the profile (exit 81): run again.
+        for _ in 0..2 {
+            if written.exists() {
+                break;
+            }
+            Command::new(sdw_devices::print::convert::SOFFICE_BIN)
+                .args(SOFFICE_ARGS)
+                .arg(format!(
+                    "-env:UserInstallation=file://{}/profile",
+                    d.display()
+                ))
+                .args(["--convert-to", extension, "--outdir"])
+                .arg(&out)
+                .arg(d.join(source))
+                .env_clear()
+                .env("HOME", d)
+                .env("PATH", "/usr/bin:/bin")
+                .env("SAL_USE_VCLPLUGIN", "svp")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("LibreOffice (.ci/packages/print.txt) must be installed");
+        }
+        let bytes = fs::read(&written).unwrap_or_else(|e| {
+            panic!("LibreOffice wrote no {extension} (is its component installed?): {e}")
+        });
+        fs::write(into.join(format!("fixture.{extension}")), bytes).unwrap();
+    }
+}
+
+/// The fixtures in `dir`, when every one is there and not empty.
+fn read_fixtures(dir: &Path) -> Option<BTreeMap<&'static str, Vec<u8>>> {
+    FIXTURES
+        .iter()
+        .map(|(extension, _)| {
+            let bytes = fs::read(dir.join(format!("fixture.{extension}"))).ok()?;
+            (!bytes.is_empty()).then_some((*extension, bytes))
+        })
+        .collect()
 }
 
 /// How a zip is written again by [`rezip`].
