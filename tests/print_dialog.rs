@@ -125,19 +125,7 @@ impl Drop for Xvfb {
     /// SIGTERM first: Xvfb then removes its lock file and socket from
     /// `/tmp` (killed, it leaves them behind).
     fn drop(&mut self) {
-        let _ = Command::new("/bin/kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        sdw_testkit::host::terminate(&mut self.child, Duration::from_secs(5));
     }
 }
 

@@ -319,15 +319,7 @@ pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SDW_LAB_CACHE") {
         return PathBuf::from(dir);
     }
-    let user_cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|d| !d.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache"))
-        });
-    match user_cache {
+    match sdw_testkit::host::user_cache_dir() {
         Some(dir) => dir.join("sdw-devices").join("lab"),
         None => lab_dir().join("cache"),
     }

@@ -16,6 +16,8 @@
 //!   makes them, and hostile ones no tar tool would write (`..`, links, device
 //!   nodes, long names).
 //! - [`sample_export_archive`]: the archive the demo exports.
+//! - [`host`]: the user cache folder and stopping a helper process, shared by
+//!   the print tests and the lab.
 //!
 //! Effects: only [`write_gzip`] touches the file system (it creates one file).
 #![forbid(unsafe_code)]
@@ -262,6 +264,7 @@ pub fn sample_export_archive() -> Vec<u8> {
         .gzip()
 }
 
+pub mod host;
 pub mod measure;
 
 #[cfg(test)]

@@ -682,19 +682,7 @@ impl Drop for Cupsd {
         if let Some(pid) = self.dbus_pid.take() {
             let _ = Command::new("/bin/kill").arg(pid).status();
         }
-        let _ = Command::new("/bin/kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        sdw_testkit::host::terminate(&mut self.child, Duration::from_secs(10));
         if std::env::var_os("SDW_TEST_KEEP_CUPSD").is_some() {
             eprintln!("keeping {}", self.dir.path().display());
             std::mem::forget(std::mem::replace(
@@ -993,7 +981,9 @@ pub fn libreoffice_files() -> &'static BTreeMap<&'static str, Vec<u8>> {
     static FILES: OnceLock<BTreeMap<&'static str, Vec<u8>>> = OnceLock::new();
     FILES.get_or_init(|| {
         let key = fixture_key();
-        let Some(cache) = user_cache_dir().map(|d| d.join("sdw-devices/print-fixtures")) else {
+        let Some(cache) =
+            sdw_testkit::host::user_cache_dir().map(|d| d.join("sdw-devices/print-fixtures"))
+        else {
             let dir = tempfile::Builder::new()
                 .prefix("sdw-lo-fixtures-")
                 .tempdir()
@@ -1023,18 +1013,6 @@ pub fn libreoffice_files() -> &'static BTreeMap<&'static str, Vec<u8>> {
         }
         read_fixtures(&entry).expect("the cached LibreOffice fixtures")
     })
-}
-
-/// `$XDG_CACHE_HOME`, else `$HOME/.cache`.
-fn user_cache_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|d| !d.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache"))
-        })
 }
 
 /// The cache key: LibreOffice's version (`soffice.bin --version`) and the
